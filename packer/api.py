@@ -1,0 +1,238 @@
+"""The Python API: one function per command. The CLI and the doit adapter are shells over it.
+
+Functions here return typed values and raise ``PackerError``; they never print or exit.
+Every function that reads the workspace does so through one snapshot taken while holding the
+lane, so it never mixes the registry of one moment with the folders of another.
+Imports: every packer module below it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from packer.errors import ConfigError, PackerError, RegistryError
+from packer.fsutil import atomic_write
+from packer.kinds.base import Kind
+from packer.kinds.registry import load_kinds
+from packer.lane import Lane, LaneSession
+from packer.model import AssetDecl
+from packer.plan import MovedAsset, Status, drift_errors, reconcile, sync_registry
+from packer.registry import Registry, merge, parse, render
+from packer.scan import ASSET_FILE, scan
+from packer.snapshot import Snapshot, take_snapshot
+from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, open_workspace
+
+MERGE_DRIVER = "packer-registry"
+GITATTRIBUTES_LINE = f"{REGISTRY_FILE} merge={MERGE_DRIVER}"
+
+_DODO = """\
+from packer.doit import workspace_tasks
+DOIT_CONFIG, packer = workspace_tasks(__file__)
+"""
+
+
+def init(directory: str, name: str | None = None) -> Workspace:
+    """Create a workspace: packer.toml, empty registry, assets/, dodo.py, git files."""
+    root = os.path.abspath(directory)
+    if os.path.exists(os.path.join(root, CONFIG_FILE)):
+        raise ConfigError("already a packer workspace", CONFIG_FILE)
+    pack_name = name or os.path.basename(root) or "pack"
+    os.makedirs(os.path.join(root, "assets"), exist_ok=True)
+    toml = f'[workspace]\nname = {json.dumps(pack_name)}\nassets = ["assets"]\nout = "build"\n'
+    atomic_write(os.path.join(root, CONFIG_FILE), toml.encode())
+    try:
+        ws = open_workspace(root, search_up=False)
+    except ConfigError:
+        os.unlink(os.path.join(root, CONFIG_FILE))
+        raise
+    with Lane(ws).hold() as lane:
+        lane.write(Registry())
+    _write_if_absent(os.path.join(root, "dodo.py"), _DODO)
+    _append_lines(os.path.join(root, ".gitignore"), [".packer/", "/build/", ".*.tmp-*"])
+    _append_lines(os.path.join(root, ".gitattributes"), [GITATTRIBUTES_LINE])
+    return ws
+
+
+def _write_if_absent(path: str, text: str) -> None:
+    if not os.path.exists(path):
+        atomic_write(path, text.encode())
+
+
+def _append_lines(path: str, lines: list[str]) -> None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            present = handle.read()
+    except FileNotFoundError:
+        present = ""
+    missing = [line for line in lines if line not in present.splitlines()]
+    if missing:
+        sep = "" if not present or present.endswith("\n") else "\n"
+        atomic_write(path, (present + sep + "\n".join(missing) + "\n").encode())
+
+
+def _read(ws: Workspace, lane: LaneSession, kinds: Mapping[str, Kind]) -> Snapshot:
+    registry, registry_hash = lane.read()
+    return take_snapshot(ws, registry, registry_hash, scan(ws, kinds))
+
+
+def snapshot(ws: Workspace, *, frozen: bool = False) -> Snapshot:
+    """The snapshot a build uses: synced through the lane first unless ``frozen``.
+
+    Frozen, any difference between workspace and registry is an error and nothing is written.
+    """
+    kinds = load_kinds()
+    with Lane(ws).hold() as lane:
+        snap = _read(ws, lane, kinds)
+        status = reconcile(snap.registry, snap.scan)
+        if status.in_sync:
+            return snap
+        if frozen:
+            raise drift_errors(status)[0]
+        lane.write(sync_registry(snap.registry, status))
+        return _read(ws, lane, kinds)
+
+
+def status(ws: Workspace) -> Status:
+    with Lane(ws).hold() as lane:
+        registry, _ = lane.read()
+        return reconcile(registry, scan(ws, load_kinds()))
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    status: Status
+    """What differed before the sync (what the sync applied, or would apply with dry_run)."""
+    written: bool
+    """Whether registry.json was replaced."""
+
+
+def sync(ws: Workspace, *, dry_run: bool = False) -> SyncResult:
+    """Register new assets, apply unambiguous moves and renames, retire missing ones."""
+    with Lane(ws).hold() as lane:
+        registry, _ = lane.read()
+        before = reconcile(registry, scan(ws, load_kinds()))
+        synced = sync_registry(registry, before)
+        written = False if dry_run else lane.write(synced)
+        return SyncResult(before, written)
+
+
+@dataclass(frozen=True)
+class ListedAsset:
+    asset_id: str
+    asset_name: str
+    path: str
+    kind: str | None
+    """None when the asset's folder or asset.json is missing or unreadable."""
+
+
+def ls(ws: Workspace) -> tuple[ListedAsset, ...]:
+    """The registered assets of one snapshot, sorted by asset_id."""
+    with Lane(ws).hold() as lane:
+        registry, _ = lane.read()
+        result = scan(ws, load_kinds())
+    kinds = {d.path: d.decl.kind for d in result.decls}
+    return tuple(
+        ListedAsset(e.asset_id, e.asset_name, e.path, kinds.get(e.path)) for e in registry.entries
+    )
+
+
+def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
+    """Move an asset folder and record the move in one lane commit; its asset_id is kept.
+
+    ``src`` and ``dst`` are paths as a user types them (relative to the current folder).
+    If the registry cannot be written the folder is moved back.
+    """
+    src_rel, dst_rel = ws.relpath(src), ws.relpath(dst)
+    with Lane(ws).hold() as lane:
+        registry, _ = lane.read()
+        entry = registry.by_path.get(src_rel)
+        if entry is None:
+            has_decl = os.path.isfile(ws.abspath(posixpath.join(src_rel, ASSET_FILE)))
+            raise PackerError(
+                "not a registered asset folder"
+                + (" (run `packer sync` first)" if has_decl else " (no asset.json)"),
+                src_rel,
+            )
+        if os.path.lexists(ws.abspath(dst_rel)):
+            raise PackerError("destination already exists", dst_rel)
+        if dst_rel.startswith("../") or dst_rel.startswith(src_rel + "/"):
+            raise PackerError(
+                "destination must be inside the workspace, outside the source", dst_rel
+            )
+        if not any(dst_rel.startswith(root + "/") or root == "." for root in ws.asset_roots):
+            raise PackerError(
+                f"destination is outside the asset folders ({', '.join(ws.asset_roots)})", dst_rel
+            )
+        moved = [
+            e.model_copy(update={"path": dst_rel + e.path[len(src_rel) :]})
+            for e in registry.entries
+            if e.path == src_rel or e.path.startswith(src_rel + "/")
+        ]
+        os.makedirs(os.path.dirname(ws.abspath(dst_rel)), exist_ok=True)
+        os.rename(ws.abspath(src_rel), ws.abspath(dst_rel))
+        try:
+            lane.write(registry.replace(upsert=moved))
+        except BaseException:
+            os.rename(ws.abspath(dst_rel), ws.abspath(src_rel))
+            raise
+    return MovedAsset(entry.asset_id, entry.asset_name, src_rel, dst_rel)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of asset.json."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **AssetDecl.model_json_schema(),
+    }
+
+
+def _read_side(path: str) -> Registry:
+    with open(path, "rb") as handle:
+        text = handle.read()
+    # git hands an empty base when both branches added the file.
+    return parse(text, path) if text.strip() else Registry()
+
+
+def merge_registry(base: str, ours: str, theirs: str) -> Registry:
+    """Three-way merge of registry files; the result replaces ``ours`` (git's ``%A``).
+
+    On a conflict ``ours`` is left as it was and ConflictError lists every conflict.
+    """
+    merged = merge(_read_side(base), _read_side(ours), _read_side(theirs))
+    atomic_write(ours, render(merged))
+    return merged
+
+
+def install_merge_driver(directory: str) -> None:
+    """Add the registry merge driver to the git config of the repository at ``directory``."""
+    settings = {
+        f"merge.{MERGE_DRIVER}.name": "packer registry.json merge",
+        f"merge.{MERGE_DRIVER}.driver": "packer merge-registry %O %A %B",
+    }
+    for key, value in settings.items():
+        done = subprocess.run(
+            ["git", "config", key, value], cwd=directory, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RegistryError(f"git config failed: {done.stderr.strip()}", ".git/config")
+
+
+__all__ = [
+    "ListedAsset",
+    "SyncResult",
+    "init",
+    "install_merge_driver",
+    "ls",
+    "merge_registry",
+    "mv",
+    "schema",
+    "snapshot",
+    "status",
+    "sync",
+]

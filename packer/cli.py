@@ -1,0 +1,254 @@
+"""The ``packer`` command line: parse arguments, call ``packer.api``, render text or JSON.
+
+Exit codes: 0 success, 1 the command ran and found problems or failed, 2 usage error.
+A ``PackerError`` becomes ``error: PATH[:LINE:COL]: message`` lines on stderr; anything else
+is a bug and keeps its traceback.
+Imports: packer.api, packer.errors, packer.plan (result types); packer.doit and packer.pack
+lazily, so that commands that do not build never import doit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, NoReturn
+
+from packer import api
+from packer.errors import PackerError
+from packer.plan import Status
+from packer.workspace import Workspace, open_workspace
+
+
+class UsageError(Exception):
+    """A command line that does not make sense (exit 2)."""
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _problem_json(err: PackerError) -> dict[str, Any]:
+    return {
+        "path": err.path,
+        "line": err.line,
+        "col": err.col,
+        "field": err.field,
+        "message": err.message,
+    }
+
+
+def _status_json(status: Status) -> dict[str, Any]:
+    return {
+        "in_sync": status.in_sync,
+        "ok": status.ok,
+        "registered": status.registered,
+        "new": [asdict(n) for n in status.new],
+        "missing": [asdict(m) for m in status.missing],
+        "moved": [
+            {
+                "asset_id": m.asset_id,
+                "asset_name": m.asset_name,
+                "from": m.from_path,
+                "to": m.to_path,
+            }
+            for m in status.moved
+        ],
+        "renamed": [
+            {"asset_id": r.asset_id, "path": r.path, "from": r.old_name, "to": r.new_name}
+            for r in status.renamed
+        ],
+        "ambiguous": [
+            {"asset_name": a.asset_name, "missing": list(a.missing), "new": list(a.new)}
+            for a in status.ambiguous
+        ],
+        "invalid": [_problem_json(p) for p in status.invalid],
+    }
+
+
+def _status_lines(status: Status) -> list[str]:
+    lines = [f"new        {n.path}  ({n.asset_name})" for n in status.new]
+    lines += [f"missing    {m.asset_id}  {m.path}  ({m.asset_name})" for m in status.missing]
+    lines += [
+        f"moved      {m.asset_id}  {m.from_path} -> {m.to_path}  ({m.asset_name})"
+        for m in status.moved
+    ]
+    lines += [
+        f"renamed    {r.asset_id}  {r.path}  {r.old_name!r} -> {r.new_name!r}"
+        for r in status.renamed
+    ]
+    lines += [
+        f"ambiguous  {a.asset_name!r}: missing {', '.join(a.missing)}; new {', '.join(a.new)}"
+        for a in status.ambiguous
+    ]
+    return lines
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    directory = args.dir or args.workspace or os.getcwd()
+    ws = api.init(directory, args.name)
+    _out(f"initialised workspace {ws.name!r} in {directory}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    status = api.status(_workspace(args))
+    if args.json:
+        _out(json.dumps(_status_json(status), indent=2, ensure_ascii=False))
+    else:
+        for line in _status_lines(status):
+            _out(line)
+        for problem in status.invalid:
+            _err(f"error: {problem}")
+        if status.ok:
+            _out(f"in sync: {status.registered} assets registered")
+    return 0 if status.ok else 1
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    result = api.sync(_workspace(args), dry_run=args.dry_run)
+    for line in _status_lines(result.status):
+        _out(("would: " if args.dry_run else "") + line)
+    for problem in result.status.invalid:
+        _err(f"error: {problem}")
+    if result.status.in_sync:
+        _out("registry already in sync")
+    return 1 if result.status.invalid else 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    assets = api.ls(_workspace(args))
+    if args.json:
+        _out(json.dumps({"assets": [asdict(a) for a in assets]}, indent=2, ensure_ascii=False))
+    else:
+        for a in assets:
+            _out(f"{a.asset_id}  {a.asset_name}  {a.path}  {a.kind or '-'}")
+    return 0
+
+
+def _cmd_mv(args: argparse.Namespace) -> int:
+    moved = api.mv(_workspace(args), args.src, args.dst)
+    _out(f"moved {moved.asset_id or '(unregistered)'} {moved.from_path} -> {moved.to_path}")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    _out(json.dumps(api.schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_merge_registry(args: argparse.Namespace) -> int:
+    if args.install:
+        if args.files:
+            raise UsageError("--install takes no files")
+        api.install_merge_driver(args.workspace or os.getcwd())
+        _out(f"installed git merge driver {api.MERGE_DRIVER!r}")
+        return 0
+    if len(args.files) != 3:
+        raise UsageError("merge-registry takes BASE OURS THEIRS (git's %O %A %B)")
+    api.merge_registry(*args.files)
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from packer.doit import run_doit
+
+    frozen = args.frozen or os.environ.get("PACKER_FROZEN") == "1"
+    return run_doit(_workspace(args), args.doit_args, frozen=frozen)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from packer.pack import verify_pack
+
+    if args.pack:
+        pack_path = args.pack
+    else:
+        ws = _workspace(args)
+        pack_path = ws.pack_path
+    result = verify_pack(pack_path)
+    _out(f"ok: {pack_path}: {result.entry_count} entries")
+    return 0
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    return open_workspace(args.workspace)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        _err(f"error: {message}")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="packer", description="Asset packer on doit.")
+    parser.add_argument(
+        "-C", "--workspace", metavar="DIR", help="workspace folder (default: found upward)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("init", help="create a workspace")
+    p.add_argument("dir", nargs="?")
+    p.add_argument("--name")
+    p.set_defaults(run=_cmd_init)
+
+    p = sub.add_parser("status", help="compare workspace and registry")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_cmd_status)
+
+    p = sub.add_parser("sync", help="bring the registry in line with the workspace")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(run=_cmd_sync)
+
+    p = sub.add_parser("ls", help="list registered assets by asset_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_cmd_ls)
+
+    p = sub.add_parser("mv", help="move an asset folder, keeping its identity")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.set_defaults(run=_cmd_mv)
+
+    p = sub.add_parser("build", help="run the workspace's doit tasks", add_help=False)
+    p.add_argument("--frozen", action="store_true")
+    p.add_argument("doit_args", nargs=argparse.REMAINDER)
+    p.set_defaults(run=_cmd_build)
+
+    p = sub.add_parser("verify", help="check a pack")
+    p.add_argument("pack", nargs="?")
+    p.set_defaults(run=_cmd_verify)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of asset.json")
+    p.set_defaults(run=_cmd_schema)
+
+    p = sub.add_parser("merge-registry", help="git merge driver for registry.json")
+    p.add_argument("--install", action="store_true")
+    p.add_argument("files", nargs="*", metavar="BASE OURS THEIRS")
+    p.set_defaults(run=_cmd_merge_registry)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code: int = args.run(args)
+    except UsageError as err:
+        _err(f"error: {err}")
+        return 2
+    except PackerError as err:
+        _err(f"error: {err}")
+        return 1
+    return code
+
+
+def entrypoint() -> NoReturn:
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""The error tree of packer.
+
+Every mistake a user can make, and every fault packer detects, is a ``PackerError`` that carries
+the path it is about (workspace-relative, POSIX form) and, where known, line and column or field.
+``str(err)`` renders ``PATH[:LINE:COL]: message`` so the CLI and the doit adapter print one line.
+
+Errors must pickle: with ``doit -n N`` processes they cross process boundaries, and subclasses
+have their own constructor signatures, so ``__reduce__`` rebuilds from the instance's state.
+Imports: stdlib only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PackerError(Exception):
+    """Root of every error packer reports to a user (exit code 1)."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str = "",
+        line: int | None = None,
+        col: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.col = col
+        self.field = field
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+    def location(self) -> str:
+        where = self.path or "."
+        if self.line is not None:
+            where += f":{self.line}:{self.col if self.col is not None else 1}"
+        return where
+
+    def __str__(self) -> str:
+        field = f"{self.field}: " if self.field else ""
+        return f"{self.location()}: {field}{self.message}"
+
+
+def _rebuild(cls: type[PackerError], state: dict[str, object]) -> PackerError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class ConfigError(PackerError):
+    """packer.toml is missing, unreadable or invalid, or no workspace was found."""
+
+
+class DeclError(PackerError):
+    """An asset.json is not valid JSON or breaks the schema (unknown key, registry-owned field)."""
+
+
+class DuplicateNameError(DeclError):
+    """Two asset.json files declare the same asset_name; the message names both paths."""
+
+
+class UnknownKindError(DeclError):
+    """An asset.json names a kind that is not registered; carries the known kinds."""
+
+    def __init__(
+        self, kind: str, known: Sequence[str], path: str = "", field: str | None = "kind"
+    ) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(kind, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        message = f"unknown kind {kind!r}{hint}; known kinds: {', '.join(sorted(known))}"
+        super().__init__(message, path, field=field)
+        self.kind = kind
+        self.known = tuple(sorted(known))
+
+
+class InputError(PackerError):
+    """An input is missing, escapes the workspace, or changed while a build read it."""
+
+
+class CycleError(PackerError):
+    """Asset deps form a cycle; carries the asset names along it."""
+
+    def __init__(self, cycle: Sequence[str], path: str = "") -> None:
+        super().__init__("dependency cycle: " + " -> ".join(cycle), path, field="deps")
+        self.cycle = tuple(cycle)
+
+
+class RegistryError(PackerError):
+    """registry.json is corrupt, hand-broken, or disagrees with the workspace in frozen mode."""
+
+
+class LaneBusy(PackerError):
+    """Another process held the write lane longer than the timeout; carries who holds it."""
+
+
+class ConflictError(PackerError):
+    """A registry merge found both sides claiming the same id or path differently."""
+
+
+class PackError(PackerError):
+    """A pack is damaged or does not agree with its manifest; carries the entry when known."""
+
+    def __init__(self, message: str, path: str = "", entry: str | None = None) -> None:
+        super().__init__(message if entry is None else f"entry {entry}: {message}", path)
+        self.entry = entry
+
+
+class KindError(PackerError):
+    """A kind could not process its inputs (bad image, bad WAV, invalid UTF-8...)."""

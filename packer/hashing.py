@@ -1,0 +1,49 @@
+"""Content hashing and canonical JSON: the only place that decides how bytes become digests.
+
+Changing anything here changes every task key and fingerprint, so it is a format change:
+bump ``FINGERPRINT_VERSION`` with it.
+Imports: stdlib and xxhash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import xxhash
+
+FINGERPRINT_VERSION = 1
+
+_CHUNK = 1 << 20
+
+
+def hash_bytes(data: bytes) -> str:
+    """xxh3_128 of ``data`` as 32 lowercase hex digits."""
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_file(path: str) -> str:
+    """xxh3_128 of a file's content, read in chunks so large inputs stay cheap in memory."""
+    hasher = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def hash_parts(parts: Iterable[str]) -> str:
+    """One digest over an ordered sequence of strings, unambiguous whatever the strings hold."""
+    hasher = xxhash.xxh3_128()
+    hasher.update(str(FINGERPRINT_VERSION).encode())
+    for part in parts:
+        raw = part.encode("utf-8")
+        hasher.update(len(raw).to_bytes(8, "little"))
+        hasher.update(raw)
+    return hasher.hexdigest()
+
+
+def canonical_json(value: object) -> bytes:
+    """Compact JSON with sorted keys and no ASCII escaping: equal values give equal bytes."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")

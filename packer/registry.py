@@ -1,0 +1,194 @@
+"""registry.json: parsing, validation, canonical text and the three-way merge.
+
+This module never writes the file (``packer.lane`` does). The canonical text is a pure function
+of the registry value: entries sorted by asset_id, fixed key order, two-space indent, trailing
+newline, and no field that every write changes, so two branches' registries merge line by line.
+Imports: stdlib, pydantic, packer.model, packer.hashing, packer.errors.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pydantic import ValidationError
+
+from packer.errors import ConflictError, RegistryError
+from packer.hashing import hash_bytes
+from packer.model import REGISTRY_FORMAT, RegistryEntry, RegistryFile
+from packer.workspace import REGISTRY_FILE
+
+
+@dataclass(frozen=True)
+class Registry:
+    """An immutable registry value: active entries sorted by asset_id, plus retired ids."""
+
+    entries: tuple[RegistryEntry, ...] = ()
+    retired: frozenset[str] = field(default_factory=frozenset)
+
+    @cached_property
+    def by_id(self) -> Mapping[str, RegistryEntry]:
+        return {entry.asset_id: entry for entry in self.entries}
+
+    @cached_property
+    def by_path(self) -> Mapping[str, RegistryEntry]:
+        return {entry.path: entry for entry in self.entries}
+
+    def taken_ids(self) -> frozenset[str]:
+        """Every id that may never be drawn again: active and retired."""
+        return frozenset(self.by_id) | self.retired
+
+    def replace(
+        self,
+        *,
+        upsert: Iterable[RegistryEntry] = (),
+        retire: Iterable[str] = (),
+    ) -> Registry:
+        """A new registry with entries added or updated and ids retired."""
+        entries = dict(self.by_id)
+        for entry in upsert:
+            entries[entry.asset_id] = entry
+        retired = set(self.retired)
+        for asset_id in retire:
+            entries.pop(asset_id, None)
+            retired.add(asset_id)
+        return make_registry(entries.values(), retired)
+
+
+def make_registry(entries: Iterable[RegistryEntry], retired: Iterable[str]) -> Registry:
+    return Registry(tuple(sorted(entries, key=lambda e: e.asset_id.encode())), frozenset(retired))
+
+
+def new_asset_id(taken: frozenset[str] | set[str]) -> str:
+    """A fresh id from a 64-bit random space, re-drawn on collision with any active or retired id.
+
+    Random rather than sequential so that two branches registering assets do not draw the same id.
+    """
+    while True:
+        candidate = secrets.token_hex(8)
+        if candidate not in taken:
+            return candidate
+
+
+def render(registry: Registry) -> bytes:
+    """The canonical text of a registry."""
+    data = {
+        "format": REGISTRY_FORMAT,
+        "assets": [
+            {"asset_id": e.asset_id, "asset_name": e.asset_name, "path": e.path}
+            for e in registry.entries
+        ],
+        "retired": sorted(registry.retired, key=str.encode),
+    }
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def parse(text: bytes, path: str = REGISTRY_FILE) -> Registry:
+    """Parse and check registry text; anything hand-broken is a RegistryError naming ``path``."""
+    try:
+        raw = json.loads(text)
+    except UnicodeDecodeError as err:
+        raise RegistryError(f"not UTF-8 text ({err.reason})", path) from None
+    except json.JSONDecodeError as err:
+        raise RegistryError(f"invalid JSON: {err.msg}", path, err.lineno, err.colno) from None
+    try:
+        data = RegistryFile.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise RegistryError(first["msg"], path, field=where) from None
+    registry = make_registry(data.assets, data.retired)
+    _check_consistent(registry, len(data.assets), len(data.retired), path)
+    return registry
+
+
+def _check_consistent(registry: Registry, n_entries: int, n_retired: int, path: str) -> None:
+    if len(registry.by_id) != n_entries:
+        raise RegistryError("an asset_id is listed twice", path, field="assets")
+    if len(registry.retired) != n_retired:
+        raise RegistryError("a retired id is listed twice", path, field="retired")
+    if len(registry.by_path) != n_entries:
+        seen: dict[str, str] = {}
+        for entry in registry.entries:
+            if entry.path in seen:
+                raise RegistryError(
+                    f"path {entry.path!r} is claimed by {seen[entry.path]} and {entry.asset_id}",
+                    path,
+                    field="assets",
+                )
+            seen[entry.path] = entry.asset_id
+    both = registry.retired & set(registry.by_id)
+    if both:
+        raise RegistryError(f"id {min(both)} is both active and retired", path, field="retired")
+
+
+def read_registry(path: str, display: str = REGISTRY_FILE) -> tuple[Registry, str]:
+    """Read a registry file: the value and the xxh3 of its text (which names it in snapshots).
+
+    A missing file is an empty registry (a fresh clone before the first sync).
+    """
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return Registry(), hash_bytes(b"")
+    return parse(text, display), hash_bytes(text)
+
+
+# --- three-way merge (the git merge driver) ---------------------------------------------------
+
+_RETIRED = "retired"
+_State = RegistryEntry | str | None
+
+
+def _state(registry: Registry, asset_id: str) -> _State:
+    if asset_id in registry.retired:
+        return _RETIRED
+    return registry.by_id.get(asset_id)
+
+
+def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
+    """Union both sides' registrations, moves, renames and retirements.
+
+    Per id, a side that left the base state unchanged yields to the other; both sides changing
+    the same id differently, or two ids ending up at one path, is a real conflict.
+    """
+    ids = set(base.by_id) | base.retired | set(ours.by_id) | ours.retired
+    ids |= set(theirs.by_id) | theirs.retired
+    conflicts: list[str] = []
+    entries: list[RegistryEntry] = []
+    retired: set[str] = set()
+    for asset_id in sorted(ids):
+        was, mine, their = _state(base, asset_id), _state(ours, asset_id), _state(theirs, asset_id)
+        if mine == their or their == was:
+            result = mine
+        elif mine == was:
+            result = their
+        else:
+            conflicts.append(
+                f"asset_id {asset_id}: ours {_describe(mine)}, theirs {_describe(their)}"
+            )
+            continue
+        if result == _RETIRED:
+            retired.add(asset_id)
+        elif isinstance(result, RegistryEntry):
+            entries.append(result)
+    claimed: dict[str, str] = {}
+    for entry in entries:
+        other = claimed.setdefault(entry.path, entry.asset_id)
+        if other != entry.asset_id:
+            conflicts.append(f"path {entry.path!r}: claimed by {other} and {entry.asset_id}")
+    if conflicts:
+        raise ConflictError("; ".join(conflicts), REGISTRY_FILE)
+    return make_registry(entries, retired)
+
+
+def _describe(state: _State) -> str:
+    if state is None:
+        return "removed it"
+    if isinstance(state, RegistryEntry):
+        return f"has {state.asset_name!r} at {state.path!r}"
+    return "retired it"

@@ -1,0 +1,138 @@
+"""Finding a workspace and naming its paths.
+
+The root is found like git finds its own: the nearest folder, from the start folder upward, that
+holds packer.toml (or the folder given with ``-C``). Every other path packer uses is derived here,
+so no other module spells ``.packer`` or ``build``.
+Imports: stdlib, packer.model, packer.errors.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from packer.errors import ConfigError
+from packer.model import Config
+
+CONFIG_FILE = "packer.toml"
+REGISTRY_FILE = "registry.json"
+STATE_DIR = ".packer"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A located workspace: its absolute root, its validated config and where state and outputs go.
+
+    ``state_dir`` and ``out_dir`` default to ``<root>/.packer`` and ``<root>/<out>``; a host graph
+    may put them elsewhere (to build a checked-in workspace without writing into it).
+    """
+
+    root: str
+    config: Config
+    state_dir: str
+    out_dir: str
+
+    @property
+    def name(self) -> str:
+        return self.config.workspace.name
+
+    def abspath(self, rel: str) -> str:
+        """Absolute path of a workspace-relative POSIX path."""
+        return os.path.join(self.root, *rel.split("/")) if rel not in ("", ".") else self.root
+
+    def relpath(self, path: str) -> str:
+        """Workspace-relative POSIX form of an absolute or cwd-relative path."""
+        rel = os.path.relpath(os.path.abspath(path), self.root)
+        return "." if rel == "." else rel.replace(os.sep, "/")
+
+    @property
+    def registry_path(self) -> str:
+        return os.path.join(self.root, REGISTRY_FILE)
+
+    @property
+    def out_rel(self) -> str:
+        """The configured output folder, workspace-relative (skipped by the scan)."""
+        return os.path.normpath(self.config.workspace.out).replace(os.sep, "/")
+
+    @property
+    def pack_path(self) -> str:
+        return os.path.join(self.out_dir, f"{self.name}.pack")
+
+    @property
+    def manifest_path(self) -> str:
+        return os.path.join(self.out_dir, f"{self.name}.manifest.json")
+
+    @property
+    def asset_roots(self) -> tuple[str, ...]:
+        return tuple(
+            sorted({os.path.normpath(a).replace(os.sep, "/") for a in self.config.workspace.assets})
+        )
+
+    def state_path(self, name: str) -> str:
+        """A file under ``.packer/``, creating the folder on first use."""
+        os.makedirs(self.state_dir, exist_ok=True)
+        return os.path.join(self.state_dir, name)
+
+
+def load_config(root: str) -> Config:
+    path = os.path.join(root, CONFIG_FILE)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("no packer.toml here", CONFIG_FILE) from None
+    except tomllib.TOMLDecodeError as err:
+        line, col = _toml_position(str(err))
+        raise ConfigError(f"invalid TOML: {err}", CONFIG_FILE, line, col) from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(first["msg"], CONFIG_FILE, field=field) from None
+
+
+def _toml_position(message: str) -> tuple[int | None, int | None]:
+    # tomllib reports "(at line L, column C)" in its message and nowhere else.
+    import re
+
+    match = re.search(r"at line (\d+), column (\d+)", message)
+    return (int(match[1]), int(match[2])) if match else (None, None)
+
+
+def find_root(start: str) -> str:
+    folder = os.path.abspath(start)
+    while True:
+        if os.path.isfile(os.path.join(folder, CONFIG_FILE)):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            raise ConfigError(
+                "not inside a packer workspace (no packer.toml here or in any parent folder)",
+                ".",
+            )
+        folder = parent
+
+
+def open_workspace(
+    directory: str | None = None,
+    *,
+    search_up: bool = True,
+    state_dir: str | None = None,
+    out_dir: str | None = None,
+) -> Workspace:
+    """The workspace at ``directory`` (default: the current folder), searching upward if asked."""
+    start = os.path.abspath(directory or os.getcwd())
+    if not os.path.isdir(start):
+        raise ConfigError("no such folder", directory or ".")
+    root = find_root(start) if search_up else start
+    config = load_config(root)
+    return Workspace(
+        root=root,
+        config=config,
+        state_dir=os.path.abspath(state_dir or os.path.join(root, STATE_DIR)),
+        out_dir=os.path.abspath(out_dir or os.path.join(root, config.workspace.out)),
+    )
