@@ -12,20 +12,18 @@ import json
 import os
 import posixpath
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from packer.errors import ConfigError, PackerError, RegistryError
 from packer.fsutil import atomic_write
-from packer.kinds.base import Kind
 from packer.kinds.registry import load_kinds
-from packer.lane import Lane, LaneSession
+from packer.lane import Lane
 from packer.model import AssetDecl
 from packer.plan import MovedAsset, Status, drift_errors, reconcile, sync_registry
 from packer.registry import Registry, merge, parse, render
 from packer.scan import ASSET_FILE, scan
-from packer.snapshot import Snapshot, take_snapshot
+from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
 from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, open_workspace
 
 MERGE_DRIVER = "packer-registry"
@@ -76,26 +74,24 @@ def _append_lines(path: str, lines: list[str]) -> None:
         atomic_write(path, (present + sep + "\n".join(missing) + "\n").encode())
 
 
-def _read(ws: Workspace, lane: LaneSession, kinds: Mapping[str, Kind]) -> Snapshot:
-    registry, registry_hash = lane.read()
-    return take_snapshot(ws, registry, registry_hash, scan(ws, kinds))
-
-
 def snapshot(ws: Workspace, *, frozen: bool = False) -> Snapshot:
     """The snapshot a build uses: synced through the lane first unless ``frozen``.
 
     Frozen, any difference between workspace and registry is an error and nothing is written.
+    The scan is taken once, inside the lane; a sync changes only the registry it is paired with.
     """
     kinds = load_kinds()
     with Lane(ws).hold() as lane:
-        snap = _read(ws, lane, kinds)
-        status = reconcile(snap.registry, snap.scan)
-        if status.in_sync:
-            return snap
-        if frozen:
-            raise drift_errors(status)[0]
-        lane.write(sync_registry(snap.registry, status))
-        return _read(ws, lane, kinds)
+        cache = open_stat_cache(ws)
+        registry, registry_hash = lane.read()
+        result = scan(ws, kinds, cache)
+        status = reconcile(registry, result)
+        if not status.in_sync:
+            if frozen:
+                raise drift_errors(status)[0]
+            lane.write(sync_registry(registry, status))
+            registry, registry_hash = lane.read()
+        return take_snapshot(ws, registry, registry_hash, result, cache)
 
 
 def status(ws: Workspace) -> Status:
@@ -136,7 +132,7 @@ def ls(ws: Workspace) -> tuple[ListedAsset, ...]:
     with Lane(ws).hold() as lane:
         registry, _ = lane.read()
         result = scan(ws, load_kinds())
-    kinds = {d.path: d.decl.kind for d in result.decls}
+    kinds = {d.path: d.kind for d in result.decls}
     return tuple(
         ListedAsset(e.asset_id, e.asset_name, e.path, kinds.get(e.path)) for e in registry.entries
     )

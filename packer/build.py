@@ -66,6 +66,10 @@ def _place(source: str, target: str) -> None:
             atomic_write(target, handle.read(), durable=False)
         return
     os.replace(temp, target)
+    if os.path.lexists(temp):
+        # rename() does nothing when both names already link to one file (the target held
+        # these bytes: a forgotten or re-run task hit the cache), leaving the temp name behind.
+        os.unlink(temp)
 
 
 def read_checked_input(root: str, rel: str, expected: str) -> bytes:

@@ -160,7 +160,7 @@ def _cmd_merge_registry(args: argparse.Namespace) -> int:
 def _cmd_build(args: argparse.Namespace) -> int:
     from packer.doit import run_doit
 
-    frozen = args.frozen or os.environ.get("PACKER_FROZEN") == "1"
+    frozen = args.frozen or os.environ.get("PACKER_FROZEN", "") not in ("", "0")
     return run_doit(_workspace(args), args.doit_args, frozen=frozen)
 
 
@@ -236,9 +236,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_doit_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``packer [-C DIR] build [--frozen] DOIT ARGS`` -> (packer's part, doit's part).
+
+    argparse's REMAINDER refuses a first argument that looks like an option (``-n 2``), so
+    everything after ``build`` and its own flag is cut off before parsing.
+    """
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in ("-C", "--workspace"):
+            i += 2
+        elif token.startswith("-"):
+            i += 1
+        elif token != "build":
+            break
+        else:
+            end = i + 1
+            while end < len(argv) and argv[end] == "--frozen":
+                end += 1
+            return argv[:end], argv[end:]
+    return argv, []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    own, doit_args = _split_doit_args(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(own)
+    if doit_args:
+        args.doit_args = doit_args
     try:
         code: int = args.run(args)
     except UsageError as err:

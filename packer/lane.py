@@ -84,7 +84,8 @@ class Lane:
                 self.ws.relpath(lock_path),
             ) from None
         try:
-            _remove_stale_temps(self.ws.root)
+            _remove_stale_temps(self.ws.root, ".registry.json.tmp-")
+            _remove_stale_temps(self.ws.state_dir, f".{HOLDER_FILE}.tmp-")
             atomic_write(holder_path, _holder_text(), durable=False)
             yield LaneSession(self.ws)
         finally:
@@ -107,10 +108,10 @@ def _read_holder(path: str) -> str:
         return "another process (no holder recorded)"
 
 
-def _remove_stale_temps(root: str) -> None:
-    # A writer killed between mkstemp and os.replace leaves its temp file; inside the lock no
-    # other writer can own one, so any that remain are debris.
-    for name in os.listdir(root):
-        if name.startswith(".registry.json.tmp-"):
+def _remove_stale_temps(folder: str, prefix: str) -> None:
+    # A writer killed between mkstemp and os.replace leaves its temp file (the registry's, or the
+    # holder sidecar's); inside the lock no other writer can own one, so any that remain are debris.
+    for name in os.listdir(folder):
+        if name.startswith(prefix):
             with suppress(FileNotFoundError):
-                os.unlink(os.path.join(root, name))
+                os.unlink(os.path.join(folder, name))

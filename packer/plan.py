@@ -8,10 +8,9 @@ packer.errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from packer.errors import CycleError, PackerError, RegistryError
+from packer.errors import PackerError, RegistryError
 from packer.hashing import hash_parts
 from packer.model import RegistryEntry
 from packer.registry import Registry, new_asset_id
@@ -93,16 +92,16 @@ def reconcile(registry: Registry, scan: ScanResult) -> Status:
     for entry in registry.entries:
         decl = decls.get(entry.path)
         if decl is not None:
-            if decl.decl.asset_name != entry.asset_name:
+            if decl.asset_name != entry.asset_name:
                 renamed.append(
-                    RenamedAsset(entry.asset_id, entry.path, entry.asset_name, decl.decl.asset_name)
+                    RenamedAsset(entry.asset_id, entry.path, entry.asset_name, decl.asset_name)
                 )
         elif entry.path not in scan.broken_paths:
             missing_by_name.setdefault(entry.asset_name, []).append(entry)
     new_by_name: dict[str, list[Declaration]] = {}
     for d in scan.decls:
         if d.path not in registry.by_path:
-            new_by_name.setdefault(d.decl.asset_name, []).append(d)
+            new_by_name.setdefault(d.asset_name, []).append(d)
 
     new: list[NewAsset] = []
     missing: list[MissingAsset] = []
@@ -231,57 +230,36 @@ class BuildPlan:
     """Digest of everything the pack and manifest bytes depend on."""
 
 
-def topological_order(decls: Mapping[str, Declaration]) -> list[str]:
-    """asset_names in an order where deps come first; a cycle is a CycleError naming it."""
-    order: list[str] = []
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-
-    for start in sorted(decls):
-        if state.get(start):
-            continue
-        path: list[str] = [start]
-        stack: list[Iterator[str]] = [iter(decls[start].decl.deps)]
-        state[start] = 1
-        while stack:
-            dep = next(stack[-1], None)
-            if dep is None:
-                state[path[-1]] = 2
-                order.append(path.pop())
-                stack.pop()
-                continue
-            if state.get(dep) == 1:
-                cycle = [*path[path.index(dep) :], dep]
-                raise CycleError(cycle, decls[dep].asset_file)
-            if not state.get(dep) and dep in decls:
-                state[dep] = 1
-                path.append(dep)
-                stack.append(iter(decls[dep].decl.deps))
-    return order
-
-
 def plan_build(snapshot: Snapshot) -> BuildPlan:
     """Tasks for a snapshot whose registry is in sync and whose declarations are all valid."""
     scan = snapshot.scan
     if scan.broken or scan.problems:
-        raise scan.all_problems[0]
-    status = reconcile(snapshot.registry, scan)
-    if not status.in_sync:
-        raise drift_errors(status)[0]
-    by_name = {d.decl.asset_name: d for d in scan.decls}
-    ids = {d.decl.asset_name: snapshot.registry.by_path[d.path].asset_id for d in scan.decls}
+        # A broken asset.json hides its asset_name, so another asset's dep on it shows up as
+        # an "unknown dep" that may sort first: name the cause, not that consequence.
+        raise (scan.broken or scan.problems)[0]
+    by_path = snapshot.registry.by_path
+    ids: dict[str, str] = {}
+    for d in scan.decls:
+        entry = by_path.get(d.path)
+        if entry is None or entry.asset_name != d.asset_name:
+            break
+        ids[d.asset_name] = entry.asset_id
+    if len(ids) != len(scan.decls) or len(ids) != len(snapshot.registry.entries):
+        raise drift_errors(reconcile(snapshot.registry, scan))[0]
+    by_name = {d.asset_name: d for d in scan.decls}
     output_keys: dict[str, str] = {}
     tasks: list[AssetTask] = []
-    for name in topological_order(by_name):
+    for name in scan.dep_order:
         d = by_name[name]
         hashes = tuple(snapshot.input_hashes[rel] for rel in d.inputs)
-        deps = tuple((dep, ids[dep]) for dep in d.decl.deps)
+        deps = tuple((dep, ids[dep]) for dep in d.deps)
         output_key = hash_parts(
             [
                 "output",
-                d.decl.kind,
+                d.kind,
                 str(d.kind_version),
                 d.params_json,
-                *d.decl.inputs,
+                *d.declared_inputs,
                 *hashes,
                 *(part for dep, _ in deps for part in (dep, output_keys[dep])),
             ]
@@ -292,10 +270,10 @@ def plan_build(snapshot: Snapshot) -> BuildPlan:
                 asset_id=ids[name],
                 asset_name=name,
                 path=d.path,
-                kind=d.decl.kind,
+                kind=d.kind,
                 kind_version=d.kind_version,
                 params_json=d.params_json,
-                input_names=d.decl.inputs,
+                input_names=d.declared_inputs,
                 inputs=d.inputs,
                 input_hashes=hashes,
                 deps=deps,

@@ -153,8 +153,10 @@ def _state(registry: Registry, asset_id: str) -> _State:
 def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
     """Union both sides' registrations, moves, renames and retirements.
 
-    Per id, a side that left the base state unchanged yields to the other; both sides changing
-    the same id differently, or two ids ending up at one path, is a real conflict.
+    Per id, a side that left the base state unchanged yields to the other; a move on one side
+    and a rename on the other combine field by field; both sides changing the same field of an
+    id differently (or one retiring what the other changed), or two ids ending up at one path,
+    is a real conflict.
     """
     ids = set(base.by_id) | base.retired | set(ours.by_id) | ours.retired
     ids |= set(theirs.by_id) | theirs.retired
@@ -167,6 +169,8 @@ def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
             result = mine
         elif mine == was:
             result = their
+        elif (combined := _merge_fields(was, mine, their)) is not None:
+            result = combined
         else:
             conflicts.append(
                 f"asset_id {asset_id}: ours {_describe(mine)}, theirs {_describe(their)}"
@@ -184,6 +188,29 @@ def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
     if conflicts:
         raise ConflictError("; ".join(conflicts), REGISTRY_FILE)
     return make_registry(entries, retired)
+
+
+def _merge_fields(was: _State, mine: _State, their: _State) -> RegistryEntry | None:
+    """One entry changed on both sides in different fields (a move here, a rename there): both.
+
+    None when a field changed differently on both sides, or when either side retired or removed it.
+    """
+    if not (
+        isinstance(was, RegistryEntry)
+        and isinstance(mine, RegistryEntry)
+        and isinstance(their, RegistryEntry)
+    ):
+        return None
+    fields: dict[str, str] = {}
+    for name in ("asset_name", "path"):
+        base, a, b = getattr(was, name), getattr(mine, name), getattr(their, name)
+        if a == b or b == base:
+            fields[name] = a
+        elif a == base:
+            fields[name] = b
+        else:
+            return None
+    return mine.model_copy(update=fields)
 
 
 def _describe(state: _State) -> str:

@@ -5,53 +5,56 @@ is sorted by path anyway, so nothing downstream can depend on the order the file
 Problems are collected, not raised, so ``packer status`` can list them all at once. They come in
 two grades: ``broken`` ones hide an asset's identity (unreadable asset.json, duplicate name) and
 stop a registry sync; the rest (kind, params, inputs, deps) only stop a build.
-Imports: stdlib, pydantic, packer.model, packer.workspace, packer.kinds, packer.hashing, errors.
+With a ``StatCache`` (a build's snapshot passes one), an asset.json whose stat is unchanged is
+not read again: its hash comes from the stat cache and its parsed declaration from the decl
+cache, which is keyed by (folder, content hash) and so can never serve a stale declaration.
+Imports: stdlib, pydantic, packer.model, packer.workspace, packer.kinds, packer.hashing,
+packer.statcache, errors.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import posixpath
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from packer.errors import (
     ConfigError,
+    CycleError,
     DeclError,
     DuplicateNameError,
     InputError,
     PackerError,
     UnknownKindError,
 )
+from packer.fsutil import atomic_write
 from packer.hashing import canonical_json, hash_bytes
 from packer.kinds.base import Kind
 from packer.model import REGISTRY_OWNED_FIELDS, AssetDecl
+from packer.statcache import FileStat, StatCache
 from packer.workspace import Workspace
 
 ASSET_FILE = "asset.json"
 
 
-@dataclass(frozen=True)
-class FileStat:
-    """What the stat cache compares: a change in any of these means "hash again"."""
-
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    ino: int
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Declaration:
-    """One parsed asset.json with its inputs resolved to workspace-relative paths."""
+    """One checked asset.json: its fields, its content hash, its inputs resolved."""
 
     path: str
     """The asset folder, workspace-relative, POSIX."""
-    decl: AssetDecl
+    asset_name: str
+    kind: str
+    declared_inputs: tuple[str, ...]
+    """Inputs as written in asset.json (relative to the asset folder)."""
+    deps: tuple[str, ...]
     decl_hash: str
     """xxh3_128 of the asset.json bytes."""
     inputs: tuple[str, ...]
@@ -63,7 +66,7 @@ class Declaration:
 
     @property
     def asset_file(self) -> str:
-        return posixpath.join(self.path, ASSET_FILE)
+        return ASSET_FILE if self.path == "." else f"{self.path}/{ASSET_FILE}"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class ScanResult:
     """Problems that block a build but not a sync, sorted by path."""
     input_stats: Mapping[str, FileStat]
     """Stat of every existing input, by workspace-relative path."""
+    dep_order: tuple[str, ...]
+    """asset_names with deps first (empty when the deps form a cycle, which is a problem)."""
 
     @property
     def all_problems(self) -> tuple[PackerError, ...]:
@@ -132,35 +137,40 @@ def parse_declaration(raw: bytes, display: str) -> AssetDecl:
 
 
 def _walk(ws: Workspace) -> list[str]:
-    """Workspace-relative folders that hold an asset.json, in sorted order."""
+    """Workspace-relative folders that hold an asset.json, sorted.
+
+    Paths are built by string concatenation: ``os.path.join`` per folder is a measurable part
+    of a no-op build at 10,000 assets.
+    """
     found: list[str] = []
     skip = {ws.out_rel}
+    base = os.path.join(ws.root, "")
     stack: list[str] = []
     for root in ws.asset_roots:
         if not os.path.isdir(ws.abspath(root)):
             raise ConfigError(
                 f"asset folder {root!r} does not exist", "packer.toml", field="workspace.assets"
             )
-        stack.append(root)
+        stack.append("" if root == "." else root + "/")
     while stack:
-        rel = stack.pop()
-        subdirs: list[str] = []
-        with os.scandir(ws.abspath(rel)) as entries:
+        prefix = stack.pop()
+        with os.scandir(base + prefix if prefix else ws.root) as entries:
             for entry in entries:
-                if entry.name.startswith("."):
+                name = entry.name
+                if name[0] == ".":
                     continue
-                if entry.is_dir(follow_symlinks=False):
-                    child = entry.name if rel == "." else f"{rel}/{entry.name}"
-                    if child not in skip:
-                        subdirs.append(child)
-                elif entry.name == ASSET_FILE:
-                    found.append(rel)
-        stack.extend(sorted(subdirs, reverse=True))
-    return sorted(set(found))
+                if name == ASSET_FILE:
+                    found.append(prefix[:-1] if prefix else ".")
+                elif entry.is_dir(follow_symlinks=False) and prefix + name not in skip:
+                    stack.append(prefix + name + "/")
+    found.sort()
+    return found
 
 
 def _resolve_input(folder: str, name: str) -> str | None:
     """Workspace-relative path of an input, or None when it escapes the workspace."""
+    if "/" not in name and "\\" not in name and name not in (".", ".."):
+        return name if folder == "." else f"{folder}/{name}"  # the common case, kept cheap
     if posixpath.isabs(name) or "\\" in name:
         return None
     rel = posixpath.normpath(posixpath.join(folder, name))
@@ -169,85 +179,252 @@ def _resolve_input(folder: str, name: str) -> str | None:
     return rel
 
 
-def scan(ws: Workspace, kinds: Mapping[str, Kind]) -> ScanResult:
-    decls: list[Declaration] = []
-    broken: list[PackerError] = []
-    broken_paths: set[str] = set()
-    problems: list[PackerError] = []
-    stats: dict[str, FileStat] = {}
-    for folder in _walk(ws):
-        display = posixpath.join(folder, ASSET_FILE)
+DECL_CACHE_FILE = "decls"
+_DECL_CACHE_VERSION = 2
+# (asset_name, kind, declared inputs, deps, kind version, params_json, inputs)
+_CachedDecl = tuple[str, str, tuple[str, ...], tuple[str, ...], int, str, tuple[str, ...]]
+
+
+class _DeclCache:
+    """Parsed declarations of valid asset.json files, keyed by folder and content hash."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
         try:
-            with open(ws.abspath(display), "rb") as handle:
+            with open(path, "rb") as handle:
+                version, entries = marshal.load(handle)
+            self._old: dict[str, _CachedDecl] = entries if version == _DECL_CACHE_VERSION else {}
+        except (OSError, EOFError, ValueError, TypeError):
+            self._old = {}
+        self._new: dict[str, _CachedDecl] = {}
+
+    def get(self, folder: str, digest: str, kinds: Mapping[str, Kind]) -> Declaration | None:
+        key = f"{folder}\0{digest}"
+        entry = self._old.get(key)
+        if entry is None:
+            return None
+        name, kind, declared, deps, kind_version, params_json, inputs = entry
+        known = kinds.get(kind)
+        if known is None or known.version != kind_version:
+            return None
+        self._new[key] = entry
+        return Declaration(
+            folder, name, kind, declared, deps, digest, inputs, kind_version, params_json
+        )
+
+    def put(self, d: Declaration) -> None:
+        self._new[f"{d.path}\0{d.decl_hash}"] = (
+            d.asset_name,
+            d.kind,
+            d.declared_inputs,
+            d.deps,
+            d.kind_version,
+            d.params_json,
+            d.inputs,
+        )
+
+    def save(self) -> None:
+        if self._new != self._old:
+            atomic_write(self.path, marshal.dumps((_DECL_CACHE_VERSION, self._new)), durable=False)
+
+
+def _check_params(
+    kind: Kind, params: dict[str, Any], display: str
+) -> tuple[str, PackerError | None]:
+    """Canonical JSON of the params as the kind validates them (defaults filled in), or error."""
+    try:
+        validated = kind.Params.model_validate(params)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(["params", *(str(part) for part in first["loc"])])
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            allowed = ", ".join(kind.Params.model_fields) or "none"
+            message = f"unknown param for kind {kind.name!r} (allowed: {allowed})"
+        return canonical_json(params).decode(), DeclError(message, display, field=loc)
+    return canonical_json(validated.model_dump(mode="json")).decode(), None
+
+
+class _Scanner:
+    """One walk: collects declarations, problems and input stats."""
+
+    def __init__(self, ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None) -> None:
+        self.ws = ws
+        self.kinds = kinds
+        self.base = os.path.join(ws.root, "")
+        self.stat_cache = cache
+        self.decl_cache = _DeclCache(ws.state_path(DECL_CACHE_FILE)) if cache else None
+        self.decls: list[Declaration] = []
+        self.broken: list[PackerError] = []
+        self.broken_paths: set[str] = set()
+        self.problems: list[PackerError] = []
+        self.stats: dict[str, FileStat] = {}
+        # Most assets of a kind share their params (often none): validate each distinct set once.
+        self.params_seen: dict[tuple[str, str], tuple[str, PackerError | None]] = {}
+
+    def folder(self, folder: str) -> None:
+        display = ASSET_FILE if folder == "." else f"{folder}/{ASSET_FILE}"
+        try:
+            cached = self._cached_declaration(folder, display)
+            if cached is not None:
+                self.decls.append(cached)
+                self._stat_inputs(cached, display)
+                return
+            with open(self.base + display, "rb") as handle:
                 raw = handle.read()
             decl = parse_declaration(raw, display)
         except PackerError as err:
-            broken.append(err)
-            broken_paths.add(folder)
-            continue
+            self.broken.append(err)
+            self.broken_paths.add(folder)
+            return
         except OSError as err:
-            broken.append(DeclError(f"cannot read: {err.strerror}", display))
-            broken_paths.add(folder)
-            continue
+            self.broken.append(DeclError(f"cannot read: {err.strerror}", display))
+            self.broken_paths.add(folder)
+            return
+        self._declaration(folder, display, decl, hash_bytes(raw))
+
+    def _cached_declaration(self, folder: str, display: str) -> Declaration | None:
+        if self.stat_cache is None or self.decl_cache is None:
+            return None
+        st = FileStat.of(os.stat(self.base + display))
+        digest = self.stat_cache.cached(display, st)
+        if digest is None:
+            # Read it now and record the stat seen before reading: a write after the stat
+            # changes the stat, so the next run reads again.
+            with open(self.base + display, "rb") as handle:
+                digest = hash_bytes(handle.read())
+            self.stat_cache.record(display, st, digest)
+            return None
+        return self.decl_cache.get(folder, digest, self.kinds)
+
+    def _declaration(self, folder: str, display: str, decl: AssetDecl, digest: str) -> None:
+        before = len(self.problems)
         inputs: list[str] = []
         for index, name in enumerate(decl.inputs):
             rel = _resolve_input(folder, name)
             if rel is None:
-                problems.append(
+                self.problems.append(
                     InputError(
                         f"input {name!r} escapes the workspace", display, field=f"inputs.{index}"
                     )
                 )
-                continue
-            inputs.append(rel)
+            else:
+                inputs.append(rel)
+        kind = self.kinds.get(decl.kind)
+        if kind is None:
+            self.problems.append(UnknownKindError(decl.kind, list(self.kinds), display))
+            kind_version, params_json = -1, canonical_json(decl.params).decode()
+        else:
+            memo_key = (decl.kind, repr(decl.params))
+            checked = self.params_seen.get(memo_key)
+            if checked is None:
+                checked = self.params_seen[memo_key] = _check_params(kind, decl.params, display)
+            params_json, error = checked
+            kind_version = kind.version
+            if error is not None:
+                self.problems.append(
+                    DeclError(error.message, display, error.line, error.col, field=error.field)
+                )
+        d = Declaration(
+            folder,
+            decl.asset_name,
+            decl.kind,
+            decl.inputs,
+            decl.deps,
+            digest,
+            tuple(inputs),
+            kind_version,
+            params_json,
+        )
+        self.decls.append(d)
+        if self.decl_cache is not None and len(self.problems) == before:
+            self.decl_cache.put(d)
+        self._stat_inputs(d, display)
+
+    def _stat_inputs(self, d: Declaration, display: str) -> None:
+        for index, name in enumerate(d.declared_inputs):
+            rel = _resolve_input(d.path, name)
+            if rel is None:
+                continue  # reported with the declaration
+            field = f"inputs.{index}"
             try:
-                st = os.stat(ws.abspath(rel))
+                st = os.stat(self.base + rel)
             except OSError:
-                problems.append(
-                    InputError(f"input {name!r} does not exist", display, field=f"inputs.{index}")
+                self.problems.append(
+                    InputError(f"input {name!r} does not exist", display, field=field)
                 )
                 continue
             if not stat.S_ISREG(st.st_mode):
-                problems.append(
-                    InputError(f"input {name!r} is not a file", display, field=f"inputs.{index}")
+                self.problems.append(
+                    InputError(f"input {name!r} is not a file", display, field=field)
                 )
                 continue
-            stats[rel] = FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-        kind_version, params_json = -1, canonical_json(decl.params).decode()
-        kind = kinds.get(decl.kind)
-        if kind is None:
-            problems.append(UnknownKindError(decl.kind, list(kinds), display))
-        else:
-            try:
-                params = kind.Params.model_validate(decl.params)
-                kind_version = kind.version
-                params_json = canonical_json(params.model_dump(mode="json")).decode()
-            except ValidationError as err:
-                first = err.errors()[0]
-                loc = ".".join(["params", *(str(part) for part in first["loc"])])
-                message = first["msg"]
-                if first["type"] == "extra_forbidden":
-                    allowed = ", ".join(kind.Params.model_fields) or "none"
-                    message = f"unknown param for kind {kind.name!r} (allowed: {allowed})"
-                problems.append(DeclError(message, display, field=loc))
-        decls.append(
-            Declaration(folder, decl, hash_bytes(raw), tuple(inputs), kind_version, params_json)
+            self.stats[rel] = FileStat.of(st)
+
+    def result(self) -> ScanResult:
+        self.broken.extend(_duplicate_names(self.decls))
+        self.problems.extend(_unknown_deps(self.decls))
+        order, cycle = dependency_order(self.decls)
+        if cycle is not None:
+            self.problems.append(cycle)
+        if self.decl_cache is not None:
+            self.decl_cache.save()
+        return ScanResult(
+            decls=tuple(self.decls),
+            broken=tuple(sorted(self.broken, key=_problem_order)),
+            broken_paths=frozenset(self.broken_paths),
+            problems=tuple(sorted(self.problems, key=_problem_order)),
+            input_stats=self.stats,
+            dep_order=tuple(order),
         )
-    broken.extend(_duplicate_names(decls))
-    problems.extend(_unknown_deps(decls))
-    return ScanResult(
-        decls=tuple(decls),
-        broken=tuple(sorted(broken, key=_problem_order)),
-        broken_paths=frozenset(broken_paths),
-        problems=tuple(sorted(problems, key=_problem_order)),
-        input_stats=stats,
-    )
+
+
+def scan(ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None = None) -> ScanResult:
+    """Walk the workspace and check every asset.json; with ``cache``, reuse unchanged work."""
+    scanner = _Scanner(ws, kinds, cache)
+    for folder in _walk(ws):
+        scanner.folder(folder)
+    return scanner.result()
+
+
+def dependency_order(decls: Sequence[Declaration]) -> tuple[list[str], CycleError | None]:
+    """asset_names with every asset after its deps, and the first cycle found (then no order).
+
+    Deps on unknown names are skipped here (they are reported as unknown deps).
+    """
+    by_name = {d.asset_name: d for d in decls}
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in sorted(by_name):
+        if start in state:
+            continue
+        if not by_name[start].deps:  # the common case: no graph walk at all
+            state[start] = 2
+            order.append(start)
+            continue
+        path: list[str] = [start]
+        stack: list[Iterator[str]] = [iter(by_name[start].deps)]
+        state[start] = 1
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                state[path[-1]] = 2
+                order.append(path.pop())
+                stack.pop()
+            elif state.get(dep) == 1:
+                cycle = [*path[path.index(dep) :], dep]
+                return [], CycleError(cycle, by_name[dep].asset_file)
+            elif dep not in state and dep in by_name:
+                state[dep] = 1
+                path.append(dep)
+                stack.append(iter(by_name[dep].deps))
+    return order, None
 
 
 def _duplicate_names(decls: list[Declaration]) -> list[PackerError]:
     by_name: dict[str, list[str]] = {}
     for d in decls:
-        by_name.setdefault(d.decl.asset_name, []).append(d.asset_file)
+        by_name.setdefault(d.asset_name, []).append(d.asset_file)
     errors: list[PackerError] = []
     for name, files in by_name.items():
         if len(files) > 1:
@@ -264,10 +441,10 @@ def _duplicate_names(decls: list[Declaration]) -> list[PackerError]:
 
 
 def _unknown_deps(decls: list[Declaration]) -> list[PackerError]:
-    names = {d.decl.asset_name for d in decls}
+    names = {d.asset_name for d in decls}
     return [
         DeclError(f"unknown dep {dep!r} (no asset has that asset_name)", d.asset_file, field="deps")
         for d in decls
-        for dep in d.decl.deps
+        for dep in d.deps
         if dep not in names
     ]

@@ -4,31 +4,24 @@ Every command and every build reads the workspace through exactly one ``Snapshot
 ``fingerprint`` is a digest of content only (registry text, each asset.json, each input's
 xxh3_128), so the same content gives the same fingerprint on any machine and after any history.
 
-The stat cache under ``.packer/`` spares re-reading inputs whose (size, mtime, ctime, inode) are
-unchanged. It never decides alone: ctime changes whenever content or mtime is written (even when
-mtime is put back), files touched within ``_RACY_NS`` of the scan are never cached (git's "racily
-clean" rule), and deleting the cache only costs the time to hash again.
-Imports: stdlib, packer.scan, packer.registry, packer.hashing, packer.fsutil, packer.workspace.
+Inputs are hashed through the stat cache (``packer.statcache``), which spares re-reading files
+whose stat is unchanged and never decides alone.
+Imports: stdlib, packer.scan, packer.registry, packer.hashing, packer.statcache, packer.workspace.
 """
 
 from __future__ import annotations
 
-import marshal
-import time
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from packer.fsutil import atomic_write
-from packer.hashing import hash_file, hash_parts
+from packer.hashing import hash_parts
 from packer.registry import Registry
-from packer.scan import FileStat, ScanResult
+from packer.scan import ScanResult
+from packer.statcache import FileStat, StatCache
 from packer.workspace import Workspace
 
 STAT_CACHE_FILE = "statcache"
-_STAT_CACHE_VERSION = 1
-_RACY_NS = 2_000_000_000
-
-_CacheEntry = tuple[int, int, int, int, str]
 
 
 @dataclass(frozen=True)
@@ -44,35 +37,10 @@ class Snapshot:
     fingerprint: str
 
 
-def _load_stat_cache(path: str) -> dict[str, _CacheEntry]:
-    try:
-        with open(path, "rb") as handle:
-            version, entries = marshal.load(handle)
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    return entries if version == _STAT_CACHE_VERSION and isinstance(entries, dict) else {}
-
-
-def hash_inputs(ws: Workspace, stats: Mapping[str, FileStat]) -> dict[str, str]:
+def hash_inputs(ws: Workspace, stats: Mapping[str, FileStat], cache: StatCache) -> dict[str, str]:
     """xxh3_128 of each input, reusing the stat cache where the stat key is unchanged."""
-    cache_path = ws.state_path(STAT_CACHE_FILE)
-    cache = _load_stat_cache(cache_path)
-    racy_after = time.time_ns() - _RACY_NS
-    hashes: dict[str, str] = {}
-    fresh: dict[str, _CacheEntry] = {}
-    for rel in sorted(stats):
-        st = stats[rel]
-        cached = cache.get(rel)
-        if cached is not None and cached[:4] == (st.size, st.mtime_ns, st.ctime_ns, st.ino):
-            digest = cached[4]
-        else:
-            digest = hash_file(ws.abspath(rel))
-        hashes[rel] = digest
-        if st.mtime_ns < racy_after and st.ctime_ns < racy_after:
-            fresh[rel] = (st.size, st.mtime_ns, st.ctime_ns, st.ino, digest)
-    if fresh != cache:
-        atomic_write(cache_path, marshal.dumps((_STAT_CACHE_VERSION, fresh)), durable=False)
-    return hashes
+    base = os.path.join(ws.root, "")
+    return {rel: cache.hash(rel, base + rel, stats[rel]) for rel in sorted(stats)}
 
 
 def fingerprint(registry_hash: str, scan: ScanResult, input_hashes: Mapping[str, str]) -> str:
@@ -84,8 +52,14 @@ def fingerprint(registry_hash: str, scan: ScanResult, input_hashes: Mapping[str,
     return hash_parts(parts)
 
 
+def open_stat_cache(ws: Workspace) -> StatCache:
+    return StatCache(ws.state_path(STAT_CACHE_FILE))
+
+
 def take_snapshot(
-    ws: Workspace, registry: Registry, registry_hash: str, scan: ScanResult
+    ws: Workspace, registry: Registry, registry_hash: str, scan: ScanResult, cache: StatCache
 ) -> Snapshot:
-    hashes = hash_inputs(ws, scan.input_stats)
+    """Hash the scanned inputs (through ``cache``, which is then saved) into a snapshot."""
+    hashes = hash_inputs(ws, scan.input_stats, cache)
+    cache.save()
     return Snapshot(registry, registry_hash, scan, hashes, fingerprint(registry_hash, scan, hashes))
