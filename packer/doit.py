@@ -19,7 +19,9 @@ Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.worksp
 from __future__ import annotations
 
 import inspect
+import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -32,6 +34,7 @@ from doit.task import Task
 from packer import api
 from packer.build import AssetJob, build_asset
 from packer.errors import PackerError
+from packer.fsutil import atomic_write
 from packer.pack import PackEntry, write_pack
 from packer.plan import BuildPlan, plan_build
 from packer.workspace import Workspace, open_workspace
@@ -281,17 +284,69 @@ def workspace_tasks(dodo_file: str) -> tuple[dict[str, Any], PackerTasks]:
     return config, tasks
 
 
+LAST_BUILD = "last-build.json"
+
+
+def _outputs_state(ws: Workspace) -> dict[str, list[int] | None]:
+    """Stat keys of what a full build leaves: doit's record, the pack, the manifest, the artifacts
+    folder (whose ctime moves when an artifact is added, removed or replaced)."""
+    state: dict[str, list[int] | None] = {}
+    for path in (
+        os.path.join(ws.state_dir, DOIT_DB),
+        ws.pack_path,
+        ws.manifest_path,
+        os.path.join(ws.out_dir, "assets"),
+    ):
+        try:
+            st = os.stat(path)
+        except OSError:
+            state[path] = None
+            continue
+        state[path] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    return state
+
+
+def _nothing_changed(ws: Workspace, plan: BuildPlan) -> bool:
+    """True when the last full ``packer build`` succeeded for this very plan and left its outputs
+    as they are now: doit would find every task up to date, so it need not be loaded at all.
+
+    The record is keyed by the plan's pack key (a content digest), never by time, and any change
+    to doit's record or to the outputs (``doit forget``, ``doit clean``, a deleted artifact) sends
+    the build through doit again.
+    """
+    try:
+        with open(os.path.join(ws.state_dir, LAST_BUILD), "rb") as handle:
+            last = json.loads(handle.read())
+    except (OSError, ValueError):
+        return False
+    state = _outputs_state(ws)
+    return (
+        isinstance(last, dict)
+        and last.get("pack_key") == plan.pack_key
+        and last.get("outputs") == state
+        and None not in state.values()
+    )
+
+
 def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     """``packer build``: snapshot and plan first (errors exit 1), then doit with ``argv``.
 
-    doit's exit codes map onto packer's: 0 stays 0, a usage error (3) becomes 2, any failure 1.
+    A plain ``packer build`` (no doit arguments) whose plan matches the last successful one skips
+    doit entirely. doit's exit codes map onto packer's: 0 stays 0, a usage error (3) becomes 2,
+    any failure 1.
     """
     plan = plan_build(api.snapshot(ws, frozen=frozen))
+    if not argv and _nothing_changed(ws, plan):
+        sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
+        return 0
     namespace = {
         "DOIT_CONFIG": doit_config(ws),
         "packer": PackerTasks(ws.root, plan=plan, state_dir=ws.state_dir, out_dir=ws.out_dir),
     }
     code = DoitMain(ModuleTaskLoader(namespace)).run(list(argv))
+    if code == 0 and not argv:
+        record = {"pack_key": plan.pack_key, "outputs": _outputs_state(ws)}
+        atomic_write(ws.state_path(LAST_BUILD), json.dumps(record).encode(), durable=False)
     return {0: 0, 3: 2}.get(code, 1)
 
 
