@@ -21,6 +21,7 @@ from packer.fsutil import atomic_write
 from packer.hashing import hash_bytes
 from packer.kinds.base import Kind, KindContext
 from packer.kinds.registry import get_kind, load_kinds
+from packer.plan import with_dep_outputs
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class AssetJob:
     deps: tuple[tuple[str, str], ...]
     """(asset_name, artifact path) of each dep."""
     output_key: str
+    """The plan's output key; the deps' output bytes are folded in before the cache lookup."""
     cache_dir: str
     artifact: str
 
@@ -86,7 +88,18 @@ def read_checked_input(root: str, rel: str, expected: str) -> bytes:
 
 def build_asset(job: AssetJob) -> bool:
     """Produce the asset's artifact. Returns True when the kind ran, False on a cache hit."""
-    cached = cache_path(job.cache_dir, job.output_key)
+    deps: dict[str, bytes] = {}
+    for name, artifact in job.deps:
+        try:
+            with open(artifact, "rb") as handle:
+                deps[name] = handle.read()
+        except OSError as err:
+            message = f"output of dep {name!r} unreadable: {err.strerror}"
+            raise InputError(message, job.asset_file) from None
+    output_key = with_dep_outputs(
+        job.output_key, [(name, hash_bytes(data)) for name, data in deps.items()]
+    )
+    cached = cache_path(job.cache_dir, output_key)
     if os.path.exists(cached):
         _place(cached, job.artifact)
         return False
@@ -99,10 +112,6 @@ def build_asset(job: AssetJob) -> bool:
         read_checked_input(job.root, rel, digest)
         for rel, digest in zip(job.inputs, job.input_hashes, strict=True)
     )
-    deps = {}
-    for name, artifact in job.deps:
-        with open(artifact, "rb") as handle:
-            deps[name] = handle.read()
     context = KindContext(input_names=job.input_names, inputs=inputs, params=params, deps=deps)
     try:
         output = kind.process(context)

@@ -35,8 +35,9 @@ from packer import api
 from packer.build import AssetJob, build_asset
 from packer.errors import PackerError
 from packer.fsutil import atomic_write
+from packer.hashing import hash_file
 from packer.pack import PackEntry, write_pack
-from packer.plan import BuildPlan, plan_build
+from packer.plan import BuildPlan, plan_build, with_dep_outputs
 from packer.workspace import Workspace, open_workspace
 
 FROZEN_ENV = "PACKER_FROZEN"
@@ -79,7 +80,9 @@ def _run_pack(
 
 
 class KeyUnchanged:
-    """doit ``uptodate`` check: true while ``key`` equals the key saved after the last success.
+    """doit ``uptodate`` check: true while the task's key equals the key saved after its last
+    success. For an asset with deps the key is completed with the hashes of the deps' outputs
+    when doit checks the task, which is after the deps ran.
 
     Like doit's ``config_changed``, but with a fixed ``__signature__``: doit inspects the
     signature of every uptodate callable on every run, which at 10,000 tasks costs more than
@@ -94,8 +97,10 @@ class KeyUnchanged:
     )
     VALUE = "packer-key"
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, deps: Sequence[tuple[str, str]] = ()) -> None:
         self.key = key
+        self.deps = tuple(deps)
+        """(asset_name, artifact path) of each dep."""
 
     def configure_task(self, task: Any) -> None:
         task.value_savers.append(self._saved)
@@ -104,6 +109,13 @@ class KeyUnchanged:
         return {self.VALUE: self.key}
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        if self.deps:
+            try:
+                outputs = [(name, hash_file(path)) for name, path in self.deps]
+            except OSError:
+                return False  # a dep's output is missing: the task must run (and will say so)
+            self.key = with_dep_outputs(self.key, outputs)
+            self.deps = ()
         return bool(values.get(self.VALUE) == self.key)
 
 
@@ -202,12 +214,12 @@ class PackerTasks:
         plan = self._load_plan()
         ws = self.ws
         cache_dir = os.path.join(ws.state_dir, "cache")
-        by_name = {t.asset_name: t.asset_id for t in plan.tasks}
         entries: list[PackEntry] = []
         names: list[str] = []
         spelled_prefix = self._artifact_prefix
         for t in plan.tasks:
             artifact = self.artifact_path(t.asset_id)
+            deps = tuple((name, self.artifact_path(dep_id)) for name, dep_id in t.deps)
             job = AssetJob(
                 root=ws.root,
                 asset_file=f"{t.path}/asset.json",
@@ -216,7 +228,7 @@ class PackerTasks:
                 input_names=t.input_names,
                 inputs=t.inputs,
                 input_hashes=t.input_hashes,
-                deps=tuple((name, self.artifact_path(by_name[name])) for name, _ in t.deps),
+                deps=deps,
                 output_key=t.output_key,
                 cache_dir=cache_dir,
                 artifact=artifact,
@@ -230,7 +242,7 @@ class PackerTasks:
                 [(_run_asset, [job])],
                 targets=[f"{spelled_prefix}{t.asset_id}.bin"],
                 task_dep=[f"{self.prefix}asset:{dep_id}" for _, dep_id in t.deps],
-                uptodate=[KeyUnchanged(t.task_key)],
+                uptodate=[KeyUnchanged(t.task_key, deps)],
                 clean=True,
                 doc=f"{t.asset_name} ({t.kind}, {t.path})",
             )

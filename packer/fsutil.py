@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -31,31 +31,53 @@ def fsync_dir(path: str) -> None:
 
 
 @contextmanager
-def atomic_output(path: str, *, durable: bool = True) -> Iterator[BinaryIO]:
-    """Yield a binary handle whose content replaces ``path`` only if the block ends without error.
+def atomic_outputs(paths: Sequence[str], *, durable: bool = True) -> Iterator[list[BinaryIO]]:
+    """Yield one binary handle per path; their contents replace the paths only if the block ends
+    without error, and only after every one is written and flushed.
 
-    The handle writes a temp file in the same folder (so ``os.replace`` stays on one file system
-    and is atomic); it may seek, which lets a writer stream large data and patch a header last.
-    On any exception the temp file is removed and ``path`` is untouched. ``durable=False`` skips
-    the fsyncs for disposable files (artifacts, caches) whose loss costs only a rebuild.
+    Each handle writes a temp file in its path's folder (so ``os.replace`` stays on one file
+    system and is atomic); it may seek, which lets a writer stream large data and patch a header
+    last. The replaces come last, back to back, in the order of ``paths``: files that belong
+    together (a pack and its manifest) are never more than one rename apart. On any exception
+    every temp file is removed and no path is touched. ``durable=False`` skips the fsyncs for
+    disposable files (artifacts, caches) whose loss costs only a rebuild.
     """
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # mkstemp makes 0600 files; outputs and the registry are ordinary shared files.
-            os.fchmod(handle.fileno(), 0o644)
-            yield handle
-            if durable:
+    temps: list[str] = []
+    with contextlib.ExitStack() as stack:
+        try:
+            handles: list[BinaryIO] = []
+            for path in paths:
+                fd, tmp = tempfile.mkstemp(
+                    prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path) or "."
+                )
+                temps.append(tmp)
+                handle: BinaryIO = stack.enter_context(os.fdopen(fd, "wb"))
+                # mkstemp makes 0600 files; outputs and the registry are ordinary shared files.
+                os.fchmod(handle.fileno(), 0o644)
+                handles.append(handle)
+            yield handles
+            for handle in handles:
                 handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    os.fsync(handle.fileno())
+        except BaseException:
+            stack.close()
+            for tmp in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
+    for tmp, path in zip(temps, paths, strict=True):
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     if durable:
-        fsync_dir(folder)
+        for folder in sorted({os.path.dirname(path) or "." for path in paths}):
+            fsync_dir(folder)
+
+
+@contextmanager
+def atomic_output(path: str, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """``atomic_outputs`` for one file."""
+    with atomic_outputs([path], durable=durable) as (handle,):
+        yield handle
 
 
 def atomic_write(path: str, data: bytes, *, durable: bool = True) -> None:

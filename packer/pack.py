@@ -22,7 +22,7 @@ from typing import BinaryIO, Self
 import xxhash
 
 from packer.errors import PackError
-from packer.fsutil import atomic_output
+from packer.fsutil import atomic_outputs
 
 FORMAT_VERSION = 1
 
@@ -171,30 +171,31 @@ def _header(entry_count: int, index_offset: int, index_size: int, index_digest: 
     return head + _HEADER_CHECK.pack(xxhash.xxh3_64_intdigest(head))
 
 
-def _write_pack_file(pack_path: str, ordered: Sequence[PackEntry]) -> list[IndexEntry]:
-    """Stream blobs, then the index, then patch the header; the file is a temp until replaced."""
+def _write_pack_file(
+    out: BinaryIO, pack_path: str, ordered: Sequence[PackEntry]
+) -> list[IndexEntry]:
+    """Stream blobs, then the index, then patch the header (``out`` is a temp file)."""
     placed: list[IndexEntry] = []
     buffer = memoryview(bytearray(_CHUNK))
-    with atomic_output(pack_path) as out:
-        out.write(bytes(HEADER_SIZE))  # placeholder: counts and the index checksum come last
-        position = HEADER_SIZE
-        for entry in ordered:
-            size, digest = _copy_source(entry, out, buffer)
-            placed.append(
-                IndexEntry(entry.asset_id, entry.asset_name, entry.kind, position, size, digest)
-            )
-            end = position + size
-            position = _aligned(end)
-            out.write(bytes(position - end))
-        index_hasher = xxhash.xxh3_128()
-        index_size = 0
-        for record in placed:
-            raw = _index_record(record, pack_path)
-            index_hasher.update(raw)
-            out.write(raw)
-            index_size += len(raw)
-        out.seek(0)
-        out.write(_header(len(placed), position, index_size, index_hasher.digest()))
+    out.write(bytes(HEADER_SIZE))  # placeholder: counts and the index checksum come last
+    position = HEADER_SIZE
+    for entry in ordered:
+        size, digest = _copy_source(entry, out, buffer)
+        placed.append(
+            IndexEntry(entry.asset_id, entry.asset_name, entry.kind, position, size, digest)
+        )
+        end = position + size
+        position = _aligned(end)
+        out.write(bytes(position - end))
+    index_hasher = xxhash.xxh3_128()
+    index_size = 0
+    for record in placed:
+        raw = _index_record(record, pack_path)
+        index_hasher.update(raw)
+        out.write(raw)
+        index_size += len(raw)
+    out.seek(0)
+    out.write(_header(len(placed), position, index_size, index_hasher.digest()))
     return placed
 
 
@@ -240,25 +241,22 @@ def write_pack(
     """Write the pack and its manifest from entries whose bytes live in files.
 
     Entries may come in any order; they are sorted by ``asset_id``. Blobs are streamed in
-    fixed-size chunks, so memory does not grow with the pack. Both files are replaced
-    atomically, the pack first and then the manifest: a failure before the pack is replaced
-    (an unreadable source, a full disk) leaves both previous files untouched; a failure or kill
-    after it (while the small manifest is written) leaves the new pack beside the old manifest,
-    which ``verify_pack`` reports and the next build repairs.
+    fixed-size chunks, so memory does not grow with the pack. Both files are written in full to
+    temp files first and then replaced back to back, pack first: any failure while writing (an
+    unreadable source, a full disk, a kill) leaves both previous files untouched. Only a kill
+    between the two renames leaves the new pack beside the old manifest, which ``verify_pack``
+    reports and the next build repairs.
     """
     if os.path.abspath(manifest_path) == os.path.abspath(pack_path):
         raise PackError("the manifest path is the pack path", manifest_path)
     ordered = _sorted_entries(pack_path, entries)
     try:
-        placed = _write_pack_file(pack_path, ordered)
+        with atomic_outputs([pack_path, manifest_path]) as (pack_out, manifest_out):
+            placed = _write_pack_file(pack_out, pack_path, ordered)
+            for chunk in _manifest_chunks(os.path.basename(pack_path), snapshot, placed):
+                manifest_out.write(chunk)
     except OSError as err:
         raise PackError(f"cannot write the pack: {err.strerror or err}", pack_path) from err
-    try:
-        with atomic_output(manifest_path) as out:
-            for chunk in _manifest_chunks(os.path.basename(pack_path), snapshot, placed):
-                out.write(chunk)
-    except OSError as err:
-        raise PackError(f"cannot write the manifest: {err.strerror or err}", manifest_path) from err
 
 
 def _digest(view: mmap.mmap, start: int, end: int) -> bytes:

@@ -8,6 +8,7 @@ packer.errors.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from packer.errors import PackerError, RegistryError
@@ -215,10 +216,12 @@ class AssetTask:
     deps: tuple[tuple[str, str], ...]
     """(asset_name, asset_id) of each dep, in declared order."""
     output_key: str
-    """Digest of everything the output depends on: kind, version, params, inputs, deps' outputs.
-    Never the path or the asset_name, so a moved or renamed asset reuses its cached output."""
+    """Digest of what the output depends on before deps: kind, version, params, input names and
+    hashes. Never the path or the asset_name, so a moved or renamed asset reuses its cached
+    output. Deps' output bytes are folded in when the task runs (``with_dep_outputs``)."""
     task_key: str
-    """``output_key`` plus the asset.json bytes: the task is up to date exactly while unchanged."""
+    """``output_key`` plus the asset.json bytes: with the deps' outputs folded in, the task is up
+    to date exactly while it is unchanged."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,17 @@ class BuildPlan:
     """Sorted by asset_id (byte order)."""
     pack_key: str
     """Digest of everything the pack and manifest bytes depend on."""
+
+
+def with_dep_outputs(key: str, dep_outputs: Sequence[tuple[str, str]]) -> str:
+    """``key`` with the (asset_name, xxh3_128 of output) of each dep folded in.
+
+    Deps' outputs are known only once their tasks ran, so a dependent's keys are completed
+    then: it rebuilds when a dep's bytes change, not merely when a dep's inputs do.
+    """
+    if not dep_outputs:
+        return key
+    return hash_parts(["deps", key, *(part for pair in dep_outputs for part in pair)])
 
 
 def plan_build(snapshot: Snapshot) -> BuildPlan:
@@ -246,29 +260,16 @@ def plan_build(snapshot: Snapshot) -> BuildPlan:
         ids[d.asset_name] = entry.asset_id
     if len(ids) != len(scan.decls) or len(ids) != len(snapshot.registry.entries):
         raise drift_errors(reconcile(snapshot.registry, scan))[0]
-    by_name = {d.asset_name: d for d in scan.decls}
-    output_keys: dict[str, str] = {}
     tasks: list[AssetTask] = []
-    for name in scan.dep_order:
-        d = by_name[name]
+    for d in scan.decls:
         hashes = tuple(snapshot.input_hashes[rel] for rel in d.inputs)
-        deps = tuple((dep, ids[dep]) for dep in d.deps)
         output_key = hash_parts(
-            [
-                "output",
-                d.kind,
-                str(d.kind_version),
-                d.params_json,
-                *d.declared_inputs,
-                *hashes,
-                *(part for dep, _ in deps for part in (dep, output_keys[dep])),
-            ]
+            ["output", d.kind, str(d.kind_version), d.params_json, *d.declared_inputs, *hashes]
         )
-        output_keys[name] = output_key
         tasks.append(
             AssetTask(
-                asset_id=ids[name],
-                asset_name=name,
+                asset_id=ids[d.asset_name],
+                asset_name=d.asset_name,
                 path=d.path,
                 kind=d.kind,
                 kind_version=d.kind_version,
@@ -276,7 +277,7 @@ def plan_build(snapshot: Snapshot) -> BuildPlan:
                 input_names=d.declared_inputs,
                 inputs=d.inputs,
                 input_hashes=hashes,
-                deps=deps,
+                deps=tuple((dep, ids[dep]) for dep in d.deps),
                 output_key=output_key,
                 task_key=hash_parts(["task", d.decl_hash, output_key]),
             )

@@ -81,8 +81,6 @@ class ScanResult:
     """Problems that block a build but not a sync, sorted by path."""
     input_stats: Mapping[str, FileStat]
     """Stat of every existing input, by workspace-relative path."""
-    dep_order: tuple[str, ...]
-    """asset_names with deps first (empty when the deps form a cycle, which is a problem)."""
 
     @property
     def all_problems(self) -> tuple[PackerError, ...]:
@@ -364,7 +362,7 @@ class _Scanner:
     def result(self) -> ScanResult:
         self.broken.extend(_duplicate_names(self.decls))
         self.problems.extend(_unknown_deps(self.decls))
-        order, cycle = dependency_order(self.decls)
+        cycle = find_cycle(self.decls)
         if cycle is not None:
             self.problems.append(cycle)
         if self.decl_cache is not None:
@@ -375,7 +373,6 @@ class _Scanner:
             broken_paths=frozenset(self.broken_paths),
             problems=tuple(sorted(self.problems, key=_problem_order)),
             input_stats=self.stats,
-            dep_order=tuple(order),
         )
 
 
@@ -387,38 +384,30 @@ def scan(ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None = Non
     return scanner.result()
 
 
-def dependency_order(decls: Sequence[Declaration]) -> tuple[list[str], CycleError | None]:
-    """asset_names with every asset after its deps, and the first cycle found (then no order).
-
-    Deps on unknown names are skipped here (they are reported as unknown deps).
-    """
-    by_name = {d.asset_name: d for d in decls}
-    order: list[str] = []
+def find_cycle(decls: Sequence[Declaration]) -> CycleError | None:
+    """The first dependency cycle among the declarations, if any (unknown deps are skipped:
+    they are reported on their own)."""
+    deps = {d.asset_name: d.deps for d in decls}
+    files = {d.asset_name: d.asset_file for d in decls}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    for start in sorted(by_name):
+    for start in sorted(deps):
         if start in state:
             continue
-        if not by_name[start].deps:  # the common case: no graph walk at all
-            state[start] = 2
-            order.append(start)
-            continue
         path: list[str] = [start]
-        stack: list[Iterator[str]] = [iter(by_name[start].deps)]
+        stack: list[Iterator[str]] = [iter(deps[start])]
         state[start] = 1
         while stack:
             dep = next(stack[-1], None)
             if dep is None:
-                state[path[-1]] = 2
-                order.append(path.pop())
+                state[path.pop()] = 2
                 stack.pop()
             elif state.get(dep) == 1:
-                cycle = [*path[path.index(dep) :], dep]
-                return [], CycleError(cycle, by_name[dep].asset_file)
-            elif dep not in state and dep in by_name:
+                return CycleError([*path[path.index(dep) :], dep], files[dep])
+            elif dep not in state and dep in deps:
                 state[dep] = 1
                 path.append(dep)
-                stack.append(iter(by_name[dep].deps))
-    return order, None
+                stack.append(iter(deps[dep]))
+    return None
 
 
 def _duplicate_names(decls: list[Declaration]) -> list[PackerError]:

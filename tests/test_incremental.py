@@ -184,6 +184,14 @@ def test_dep_output_change_reruns_the_dependent(built: Path) -> None:
         assert reader.get_by_name("intro") == b"hello"
 
 
+def test_dep_input_change_with_same_output_leaves_the_dependent_up_to_date(built: Path) -> None:
+    # The text kind turns CRLF into LF: the dep's input changes, its output bytes do not.
+    (built / "assets/text/intro/data.txt").write_bytes(b"hello\r\n")
+    again = run_doit(built)
+    assert task(built, "intro") in ran(again)
+    assert task(built, "config") in again.up_to_date
+
+
 # A third-party kind, registered the way any installed package registers one: an entry point
 # in the ``packer.kinds`` group, from a dist-info folder on the subprocess's PYTHONPATH.
 PLUGIN = """
