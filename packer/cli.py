@@ -277,4 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entrypoint() -> NoReturn:
-    raise SystemExit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``packer ls | head``): not an error of ours, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    raise SystemExit(code)
