@@ -3,7 +3,7 @@
 Functions here return typed values and raise ``PackerError``; they never print or exit.
 Every function that reads the workspace does so through one snapshot taken while holding the
 lane, so it never mixes the registry of one moment with the folders of another.
-Imports: every packer module below it.
+Imports: every packer module below it (tests/test_layering.py lists them).
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from packer.errors import ConfigError, PackerError, RegistryError
 from packer.fsutil import atomic_write
 from packer.kinds.registry import load_kinds
 from packer.lane import Lane
-from packer.model import AssetDecl
+from packer.model import AssetDecl, WorkspaceSection
 from packer.plan import MovedAsset, Status, drift_errors, reconcile, sync_registry
 from packer.registry import Registry, merge, parse, render
 from packer.scan import ASSET_FILE, scan
@@ -41,14 +43,14 @@ def init(directory: str, name: str | None = None) -> Workspace:
     if os.path.exists(os.path.join(root, CONFIG_FILE)):
         raise ConfigError("already a packer workspace", CONFIG_FILE)
     pack_name = name or os.path.basename(root) or "pack"
+    try:
+        WorkspaceSection(name=pack_name)
+    except ValidationError as err:
+        raise ConfigError(err.errors()[0]["msg"], CONFIG_FILE, field="workspace.name") from None
     os.makedirs(os.path.join(root, "assets"), exist_ok=True)
     toml = f'[workspace]\nname = {json.dumps(pack_name)}\nassets = ["assets"]\nout = "build"\n'
     atomic_write(os.path.join(root, CONFIG_FILE), toml.encode())
-    try:
-        ws = open_workspace(root, search_up=False)
-    except ConfigError:
-        os.unlink(os.path.join(root, CONFIG_FILE))
-        raise
+    ws = open_workspace(root, search_up=False)
     with Lane(ws).hold() as lane:
         lane.write(Registry())
     _write_if_absent(os.path.join(root, "dodo.py"), _DODO)
@@ -154,6 +156,10 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
                 "not a registered asset folder"
                 + (" (run `packer sync` first)" if has_decl else " (no asset.json)"),
                 src_rel,
+            )
+        if not os.path.isdir(ws.abspath(src_rel)):
+            raise PackerError(
+                "registered, but the folder is gone (run `packer status` to see where)", src_rel
             )
         if os.path.lexists(ws.abspath(dst_rel)):
             raise PackerError("destination already exists", dst_rel)

@@ -1,11 +1,14 @@
 """Building one asset: read its inputs, check them against the snapshot, run its kind, store.
 
-Outputs are content-addressed in ``<state>/cache/`` by the task's output key (kind, version,
-params, input names and hashes, deps' output keys; never path or name), then linked to the
-asset's artifact ``<out>/assets/<asset_id>.bin``. So a moved or renamed asset, or a branch
-switched back, reuses bytes without running its kind. The cache is disposable: without it the
-kind runs again and writes the same bytes.
-Imports: stdlib, pydantic, packer.kinds, packer.hashing, packer.fsutil, packer.errors.
+Outputs are kept in ``<state>/cache/`` under the task's output key (kind, version, params,
+input names and hashes, deps' output bytes; never path or name) and copied to the asset's
+artifact ``<out>/assets/<asset_id>.bin``. So a moved or renamed asset, or a branch switched
+back, reuses bytes without running its kind. The cache is never an authority: each entry
+carries the checksum of its bytes and one that does not match is ignored and rebuilt; the
+artifact is a copy, not a link, so editing an artifact cannot reach the cache; and without the
+cache the kind runs again and writes the same bytes.
+Imports: stdlib, pydantic, xxhash, packer.kinds, packer.plan, packer.hashing, packer.fsutil,
+packer.errors.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+import xxhash
 from pydantic import ValidationError
 
 from packer.errors import InputError, KindError, PackerError
@@ -46,6 +50,9 @@ class AssetJob:
     artifact: str
 
 
+_DIGEST_SIZE = 16  # xxh3_128 of the bytes, stored ahead of them in each cache entry
+
+
 @cache
 def _kinds_of_this_process() -> dict[str, Kind]:
     # Kinds are code: loading entry points once per worker process is enough, and spares a
@@ -57,21 +64,20 @@ def cache_path(cache_dir: str, output_key: str) -> str:
     return os.path.join(cache_dir, output_key[:2], output_key)
 
 
-def _place(source: str, target: str) -> None:
-    """Make ``target`` hold the bytes of ``source`` atomically: a hard link, else a copy."""
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    temp = f"{target}.tmp-{os.getpid()}"
+def _cache_get(path: str) -> bytes | None:
+    """The cached output at ``path`` if present and intact (its checksum matches), else None."""
     try:
-        os.link(source, temp)
+        with open(path, "rb") as handle:
+            stored = handle.read()
     except OSError:
-        with open(source, "rb") as handle:
-            atomic_write(target, handle.read(), durable=False)
-        return
-    os.replace(temp, target)
-    if os.path.lexists(temp):
-        # rename() does nothing when both names already link to one file (the target held
-        # these bytes: a forgotten or re-run task hit the cache), leaving the temp name behind.
-        os.unlink(temp)
+        return None
+    data = stored[_DIGEST_SIZE:]
+    return data if stored[:_DIGEST_SIZE] == xxhash.xxh3_128_digest(data) else None
+
+
+def _cache_put(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, xxhash.xxh3_128_digest(data) + data, durable=False)
 
 
 def read_checked_input(root: str, rel: str, expected: str) -> bytes:
@@ -100,8 +106,9 @@ def build_asset(job: AssetJob) -> bool:
         job.output_key, [(name, hash_bytes(data)) for name, data in deps.items()]
     )
     cached = cache_path(job.cache_dir, output_key)
-    if os.path.exists(cached):
-        _place(cached, job.artifact)
+    output = _cache_get(cached)
+    if output is not None:
+        _write_artifact(job.artifact, output)
         return False
     kind = get_kind(_kinds_of_this_process(), job.kind, job.asset_file)
     try:
@@ -119,7 +126,11 @@ def build_asset(job: AssetJob) -> bool:
         if not err.path:
             err.path = job.asset_file
         raise
-    os.makedirs(os.path.dirname(cached), exist_ok=True)
-    atomic_write(cached, output, durable=False)
-    _place(cached, job.artifact)
+    _cache_put(cached, output)
+    _write_artifact(job.artifact, output)
     return True
+
+
+def _write_artifact(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, data, durable=False)

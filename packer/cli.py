@@ -3,8 +3,8 @@
 Exit codes: 0 success, 1 the command ran and found problems or failed, 2 usage error.
 A ``PackerError`` becomes ``error: PATH[:LINE:COL]: message`` lines on stderr; anything else
 is a bug and keeps its traceback.
-Imports: packer.api, packer.errors, packer.plan (result types); packer.doit and packer.pack
-lazily, so that commands that do not build never import doit.
+Imports: packer.api, packer.errors, packer.plan (result types), packer.workspace; packer.doit
+and packer.pack lazily, so that commands that do not build never import doit.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         ws = _workspace(args)
         pack_path = ws.pack_path
     result = verify_pack(pack_path)
-    _out(f"ok: {pack_path}: {result.entry_count} entries")
+    _out(f"ok: {os.path.relpath(pack_path)}: {result.entry_count} entries")
     return 0
 
 

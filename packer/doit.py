@@ -13,7 +13,8 @@ Actions are module-level functions over plain data, so ``doit -n N`` can pickle 
 Two entry points:
 - ``workspace_tasks(__file__)``: the two-line dodo.py that ``packer init`` writes;
 - ``packer_tasks(workspace, prefix=...)``: add a workspace's tasks to a larger dodo.py.
-Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.workspace, errors.
+Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.workspace,
+packer.hashing, packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ class PackerTasks:
     def manifest_path(self) -> str:
         return self._spell(self.ws.manifest_path)
 
-    def artifact_path(self, asset_id: str) -> str:
+    def _artifact(self, asset_id: str) -> str:
+        """Absolute path of an asset's artifact (what actions read and write)."""
         return os.path.join(self.ws.out_dir, "assets", f"{asset_id}.bin")
 
     @property
@@ -208,7 +210,8 @@ class PackerTasks:
             return plan_build(api.snapshot(self.ws, frozen=frozen))
         except PackerError as err:
             # doit prints these as "ERROR: ..." without a traceback and exits 3.
-            raise InvalidDodoFile(f"packer: {err}") from None
+            where = f" [{self.workspace}]" if self.prefix else ""
+            raise InvalidDodoFile(f"packer{where}: {err}") from None
 
     def _tasks(self) -> Iterator[Task]:
         plan = self._load_plan()
@@ -218,8 +221,8 @@ class PackerTasks:
         names: list[str] = []
         spelled_prefix = self._artifact_prefix
         for t in plan.tasks:
-            artifact = self.artifact_path(t.asset_id)
-            deps = tuple((name, self.artifact_path(dep_id)) for name, dep_id in t.deps)
+            artifact = self._artifact(t.asset_id)
+            deps = tuple((name, self._artifact(dep_id)) for name, dep_id in t.deps)
             job = AssetJob(
                 root=ws.root,
                 asset_file=f"{t.path}/asset.json",

@@ -551,6 +551,8 @@ def verify_pack(pack_path: str, manifest_path: str | None = None) -> VerifyResul
     is the exact text packer writes. The default manifest is the pack's sibling
     ``<name>.manifest.json``.
     """
+    if not os.path.isfile(pack_path):
+        raise PackError("no such pack", pack_path)
     manifest = manifest_path if manifest_path is not None else default_manifest_path(pack_path)
     raw, document = _load_manifest(manifest)
     with PackReader(pack_path) as reader:

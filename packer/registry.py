@@ -3,7 +3,7 @@
 This module never writes the file (``packer.lane`` does). The canonical text is a pure function
 of the registry value: entries sorted by asset_id, fixed key order, two-space indent, trailing
 newline, and no field that every write changes, so two branches' registries merge line by line.
-Imports: stdlib, pydantic, packer.model, packer.hashing, packer.errors.
+Imports: stdlib, pydantic, packer.model, packer.hashing, packer.workspace, packer.errors.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ stop a registry sync; the rest (kind, params, inputs, deps) only stop a build.
 With a ``StatCache`` (a build's snapshot passes one), an asset.json whose stat is unchanged is
 not read again: its hash comes from the stat cache and its parsed declaration from the decl
 cache, which is keyed by (folder, content hash) and so can never serve a stale declaration.
-Imports: stdlib, pydantic, packer.model, packer.workspace, packer.kinds, packer.hashing,
-packer.statcache, errors.
+Imports: stdlib, pydantic, packer.model, packer.workspace, packer.kinds.base, packer.hashing,
+packer.statcache, packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
@@ -250,6 +250,7 @@ class _Scanner:
         self.ws = ws
         self.kinds = kinds
         self.base = os.path.join(ws.root, "")
+        self.real_base = os.path.join(os.path.realpath(ws.root), "")
         self.stat_cache = cache
         self.decl_cache = _DeclCache(ws.state_path(DECL_CACHE_FILE)) if cache else None
         self.decls: list[Declaration] = []
@@ -346,7 +347,18 @@ class _Scanner:
                 continue  # reported with the declaration
             field = f"inputs.{index}"
             try:
-                st = os.stat(self.base + rel)
+                st = os.lstat(self.base + rel)
+                if stat.S_ISLNK(st.st_mode):
+                    # A link may point anywhere: follow it only to a file inside the workspace.
+                    target = os.path.realpath(self.base + rel)
+                    if not target.startswith(self.real_base):
+                        self.problems.append(
+                            InputError(
+                                f"input {name!r} links outside the workspace", display, field=field
+                            )
+                        )
+                        continue
+                    st = os.stat(target)
             except OSError:
                 self.problems.append(
                     InputError(f"input {name!r} does not exist", display, field=field)

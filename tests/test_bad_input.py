@@ -298,6 +298,33 @@ def test_input_escaping_the_workspace_is_refused(
     )
 
 
+def test_input_that_links_outside_the_workspace_is_refused(
+    workspace: Path, tmp_path: Path, cli: Cli
+) -> None:
+    secret = tmp_path / "outside.txt"
+    secret.write_text("not yours\n")
+    folder = write_asset(
+        workspace, "assets/hero", {"asset_name": "hero", "kind": "text", "inputs": ["x.txt"]}
+    )
+    (folder / "x.txt").symlink_to(secret)
+    result = cli("-C", str(workspace), "status")
+    assert result.code == 1
+    assert _error_lines(result, workspace) == (
+        "error: assets/hero/asset.json: inputs.0: input 'x.txt' links outside the workspace",
+    )
+
+
+def test_input_that_links_inside_the_workspace_is_allowed(workspace: Path, cli: Cli) -> None:
+    (workspace / "shared").mkdir()
+    (workspace / "shared" / "palette.txt").write_text("p\n")
+    folder = write_asset(
+        workspace, "assets/hero", {"asset_name": "hero", "kind": "text", "inputs": ["p.txt"]}
+    )
+    (folder / "p.txt").symlink_to(workspace / "shared" / "palette.txt")
+    assert cli("-C", str(workspace), "sync").code == 0
+    assert cli("-C", str(workspace), "status").code == 0
+
+
 def test_input_outside_the_asset_folder_but_inside_the_workspace_is_allowed(
     workspace: Path, cli: Cli
 ) -> None:

@@ -506,6 +506,16 @@ def test_mv_refuses_and_changes_nothing(
     assert not (synced.parent / "hero").exists()
 
 
+def test_mv_of_a_registered_asset_whose_folder_is_gone_says_so(synced: Path, cli: Cli) -> None:
+    shutil.rmtree(synced / "assets/hero")
+    before = (synced / "registry.json").read_bytes()
+    result = cli("mv", "assets/hero", "assets/heroine")
+    assert result.code == 1
+    assert result.err.startswith("error: assets/hero: registered, but the folder is gone")
+    assert "Traceback" not in result.err
+    assert (synced / "registry.json").read_bytes() == before
+
+
 # --- ls -----------------------------------------------------------------------------------------
 
 

@@ -192,6 +192,29 @@ def test_dep_input_change_with_same_output_leaves_the_dependent_up_to_date(built
     assert task(built, "config") in again.up_to_date
 
 
+def test_a_damaged_cache_entry_is_not_trusted(built: Path) -> None:
+    # Every cache entry is damaged in place; forgetting the tasks makes them consult the cache.
+    for entry in (built / ".packer" / "cache").rglob("*"):
+        if entry.is_file():
+            entry.write_bytes(entry.read_bytes()[:-1] + b"!")
+    expected = pack_bytes(built)
+    assert run_doit(built, "forget", "--all").code == 0
+    assert run_doit(built).code == 0
+    assert pack_bytes(built) == expected
+
+
+def test_editing_an_artifact_in_place_does_not_reach_the_cache(built: Path) -> None:
+    asset_id = ids_by_name(built)["blob"]
+    artifact = built / "build" / "assets" / f"{asset_id}.bin"
+    with open(artifact, "r+b") as handle:  # in place, as an editor may write
+        handle.write(b"\xff")
+    expected = pack_bytes(built)
+    assert run_doit(built, "forget", "--all").code == 0
+    assert run_doit(built).code == 0
+    assert artifact.read_bytes() == b"\x00\x01\x02\x03"
+    assert pack_bytes(built) == expected
+
+
 # A third-party kind, registered the way any installed package registers one: an entry point
 # in the ``packer.kinds`` group, from a dist-info folder on the subprocess's PYTHONPATH.
 PLUGIN = """

@@ -571,3 +571,11 @@ def test_any_entries_round_trip_independent_of_order(
                 assert reader.get(asset_id) == blob
                 assert reader.get_by_name(name) == blob
         assert verify_pack(str(first)).entry_count == len(items)
+
+
+def test_verify_of_a_missing_pack_names_the_pack(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pack"
+    with pytest.raises(PackError) as raised:
+        verify_pack(str(missing))
+    assert raised.value.path == str(missing)
+    assert "no such pack" in str(raised.value)

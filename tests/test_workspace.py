@@ -248,6 +248,7 @@ def test_init_in_a_folder_that_cannot_name_a_pack_fails_cleanly(tmp_path: Path, 
     assert "Traceback" not in result.err
     assert not (root / "packer.toml").exists()
     assert not (root / "registry.json").exists()
+    assert not (root / "assets").exists()
     # ...and can be retried with a name.
     assert cli("init", str(root), "--name", "my-game").code == 0
     assert (root / "registry.json").read_text() == EMPTY_REGISTRY

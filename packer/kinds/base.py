@@ -5,7 +5,7 @@ its validated params and the output bytes of the asset's deps. It gets no file s
 so its output is a pure function of the key, which is what lets packer cache it by content.
 That is also why it is not told the asset's name or path: a rename or a move must not change
 the bytes, or a cached output would be stale.
-Imports: stdlib, pydantic, packer.errors.
+Imports: stdlib, pydantic.
 """
 
 from __future__ import annotations

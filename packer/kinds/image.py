@@ -9,6 +9,7 @@ Imports: stdlib, pydantic, Pillow (lazily), packer.kinds.base, packer.errors.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from typing import ClassVar, Literal
 
@@ -80,4 +81,7 @@ def _decode(data: bytes, input_name: str, mode: str) -> tuple[int, int, bytes]:
     except Exception as err:
         # Pillow's decoders report corrupt data with many exception types (OSError, SyntaxError,
         # ValueError, struct.error, DecompressionBombError...); all of them mean a bad input file.
-        raise KindError(f"{input_name}: not a readable image: {err}") from None
+        # Pillow names the stream object in some messages; its memory address means nothing
+        # to a user and would make the same failure print differently on every run.
+        reason = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", str(err))
+        raise KindError(f"{input_name}: not a readable image: {reason}") from None
