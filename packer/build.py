@@ -1,27 +1,26 @@
 """Building one asset: read its inputs, check them against the snapshot, run its kind, store.
 
-Outputs are kept in ``<state>/cache/`` under the task's output key (kind, version, params,
-input names and hashes, deps' output bytes; never path or name) and copied to the asset's
-artifact ``<out>/assets/<asset_id>.bin``. So a moved or renamed asset, or a branch switched
-back, reuses bytes without running its kind. The cache is never an authority: each entry
-carries the checksum of its bytes and one that does not match is ignored and rebuilt; the
-artifact is a copy, not a link, so editing an artifact cannot reach the cache; and without the
-cache the kind runs again and writes the same bytes.
-Imports: stdlib, pydantic, xxhash, packer.kinds, packer.plan, packer.hashing, packer.fsutil,
+The asset's artifact ``<out>/assets/<asset_id>.bin`` (``packer.artifact``) is also kept, by
+hard link, in ``<state>/cache/`` under the task's output key (kind, version, params, input names
+and hashes, deps' output bytes; never path or name). So a moved or renamed asset, or a branch
+switched back, reuses bytes without running its kind. The cache is never an authority: every
+artifact carries the checksum of its bytes, and one that does not match (edited in place, torn)
+is ignored and rebuilt; without the cache the kind runs again and writes the same bytes.
+Imports: stdlib, pydantic, packer.artifact, packer.kinds, packer.plan, packer.hashing,
 packer.errors.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import cache
 
-import xxhash
 from pydantic import ValidationError
 
+from packer.artifact import read_artifact, write_artifact
 from packer.errors import InputError, KindError, PackerError
-from packer.fsutil import atomic_write
 from packer.hashing import hash_bytes
 from packer.kinds.base import Kind, KindContext
 from packer.kinds.registry import get_kind, load_kinds
@@ -50,9 +49,6 @@ class AssetJob:
     artifact: str
 
 
-_DIGEST_SIZE = 16  # xxh3_128 of the bytes, stored ahead of them in each cache entry
-
-
 @cache
 def _kinds_of_this_process() -> dict[str, Kind]:
     # Kinds are code: loading entry points once per worker process is enough, and spares a
@@ -64,20 +60,19 @@ def cache_path(cache_dir: str, output_key: str) -> str:
     return os.path.join(cache_dir, output_key[:2], output_key)
 
 
-def _cache_get(path: str) -> bytes | None:
-    """The cached output at ``path`` if present and intact (its checksum matches), else None."""
+def _link(source: str, target: str) -> bool:
+    """Make ``target`` another name of ``source`` (replacing it atomically); False if the file
+    system cannot link."""
+    if os.path.exists(target) and os.path.samefile(source, target):
+        return True
+    temp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
-        with open(path, "rb") as handle:
-            stored = handle.read()
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.link(source, temp)
     except OSError:
-        return None
-    data = stored[_DIGEST_SIZE:]
-    return data if stored[:_DIGEST_SIZE] == xxhash.xxh3_128_digest(data) else None
-
-
-def _cache_put(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic_write(path, xxhash.xxh3_128_digest(data) + data, durable=False)
+        return False
+    os.replace(temp, target)
+    return True
 
 
 def read_checked_input(root: str, rel: str, expected: str) -> bytes:
@@ -96,19 +91,19 @@ def build_asset(job: AssetJob) -> bool:
     """Produce the asset's artifact. Returns True when the kind ran, False on a cache hit."""
     deps: dict[str, bytes] = {}
     for name, artifact in job.deps:
-        try:
-            with open(artifact, "rb") as handle:
-                deps[name] = handle.read()
-        except OSError as err:
-            message = f"output of dep {name!r} unreadable: {err.strerror}"
-            raise InputError(message, job.asset_file) from None
+        data = read_artifact(artifact)
+        if data is None:
+            message = f"output of dep {name!r} is missing or damaged: build that asset first"
+            raise InputError(message, job.asset_file)
+        deps[name] = data
     output_key = with_dep_outputs(
         job.output_key, [(name, hash_bytes(data)) for name, data in deps.items()]
     )
     cached = cache_path(job.cache_dir, output_key)
-    output = _cache_get(cached)
+    output = read_artifact(cached)
     if output is not None:
-        _write_artifact(job.artifact, output)
+        if not _link(cached, job.artifact):
+            write_artifact(job.artifact, output)
         return False
     kind = get_kind(_kinds_of_this_process(), job.kind, job.asset_file)
     try:
@@ -126,11 +121,7 @@ def build_asset(job: AssetJob) -> bool:
         if not err.path:
             err.path = job.asset_file
         raise
-    _cache_put(cached, output)
-    _write_artifact(job.artifact, output)
+    write_artifact(job.artifact, output)
+    if not _link(job.artifact, cached):
+        write_artifact(cached, output)
     return True
-
-
-def _write_artifact(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic_write(path, data, durable=False)

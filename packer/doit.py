@@ -14,7 +14,7 @@ Two entry points:
 - ``workspace_tasks(__file__)``: the two-line dodo.py that ``packer init`` writes;
 - ``packer_tasks(workspace, prefix=...)``: add a workspace's tasks to a larger dodo.py.
 Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.workspace,
-packer.hashing, packer.fsutil, packer.errors.
+packer.artifact, packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from doit.loader import create_after
 from doit.task import Task
 
 from packer import api
+from packer.artifact import artifact_digest
 from packer.build import AssetJob, build_asset
 from packer.errors import PackerError
 from packer.fsutil import atomic_write
-from packer.hashing import hash_file
 from packer.pack import PackEntry, write_pack
 from packer.plan import BuildPlan, plan_build, with_dep_outputs
 from packer.workspace import Workspace, open_workspace
@@ -112,7 +112,7 @@ class KeyUnchanged:
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         if self.deps:
             try:
-                outputs = [(name, hash_file(path)) for name, path in self.deps]
+                outputs = [(name, artifact_digest(path)) for name, path in self.deps]
             except OSError:
                 return False  # a dep's output is missing: the task must run (and will say so)
             self.key = with_dep_outputs(self.key, outputs)

@@ -1,8 +1,9 @@
 """Operating-system edges: atomic file replacement and directory fsync.
 
-Every file packer writes (registry, artifacts, pack, manifest, caches) goes through
-``atomic_write`` (or ``atomic_output`` when the data is streamed, as the pack is) so a reader or a
-crash sees the old file or the new one, never a torn one.
+Every file a reader may see half-written (registry, pack, manifest, stat and decl caches) goes
+through ``atomic_write`` (or ``atomic_outputs`` when the data is streamed, as the pack is) so a
+reader or a crash sees the old file or the new one, never a torn one. Per-asset artifacts and
+output-cache entries use ``write_disposable``: a torn one can never be taken for a good one.
 Imports: stdlib only.
 """
 
@@ -78,6 +79,24 @@ def atomic_output(path: str, *, durable: bool = True) -> Iterator[BinaryIO]:
     """``atomic_outputs`` for one file."""
     with atomic_outputs([path], durable=durable) as (handle,):
         yield handle
+
+
+def write_disposable(path: str, data: bytes) -> None:
+    """Write a file that a failed write can never make wrong: an artifact (doit records its task
+    as done only after the action returns, so a torn artifact is rebuilt, and it carries its
+    own checksum). No temp file and no rename: a clean build writes thousands of these, and the
+    temp+rename dance costs more than the data. An existing file is unlinked first, never
+    written through: it may be a hard link that another name (the output cache) still needs.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    try:
+        handle = open(path, "xb")  # noqa: SIM115 - opened here to retry after mkdir below
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle = open(path, "xb")  # noqa: SIM115
+    with handle:
+        handle.write(data)
 
 
 def atomic_write(path: str, data: bytes, *, durable: bool = True) -> None:

@@ -4,7 +4,7 @@ Owns the on-disk format (docs/pack-format.md is its contract), the streaming wri
 memory-mapped reader and the verifier. The format is fixed and little-endian, and every byte
 is a function of the entries alone (no clock, path, host or dict order), so the same
 content gives the same pack on every machine.
-Imports: stdlib, xxhash, packer.errors, packer.fsutil.
+Imports: stdlib, xxhash, packer.artifact, packer.errors, packer.fsutil.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import BinaryIO, Self
 
 import xxhash
 
+from packer.artifact import HEADER_SIZE as ARTIFACT_HEADER_SIZE
 from packer.errors import PackError
 from packer.fsutil import atomic_outputs
 
@@ -53,7 +54,7 @@ class PackEntry:
     asset_name: str
     kind: str
     source: str
-    """Path of the file whose bytes become the entry's blob (an artifact of the asset's task)."""
+    """Path of the asset's artifact (``packer.artifact``): its data becomes the entry's blob."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,8 @@ def _sorted_entries(pack_path: str, entries: Sequence[PackEntry]) -> list[PackEn
 
 
 def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> tuple[int, str]:
-    """Append the entry's source to ``out`` in chunks; return its size and xxh3_128 hex."""
+    """Append the data of the entry's artifact to ``out`` in chunks; return its size and
+    xxh3_128 hex, refusing an artifact whose data does not match its recorded checksum."""
     hasher = xxhash.xxh3_128()
     size = 0
     try:
@@ -137,6 +139,7 @@ def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> tuple[i
             f"cannot read source: {err.strerror}", entry.source, entry.asset_id
         ) from err
     with source:
+        recorded = source.read(ARTIFACT_HEADER_SIZE)
         while True:
             try:
                 count = source.readinto(buffer)
@@ -150,6 +153,13 @@ def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> tuple[i
             hasher.update(chunk)
             out.write(chunk)
             size += count
+    if hasher.digest() != recorded:
+        raise PackError(
+            "artifact damaged (its data does not match its checksum); "
+            f"rebuild it: doit forget asset:{entry.asset_id}",
+            entry.source,
+            entry.asset_id,
+        )
     return size, hasher.hexdigest()
 
 

@@ -264,13 +264,19 @@ class _Scanner:
     def folder(self, folder: str) -> None:
         display = ASSET_FILE if folder == "." else f"{folder}/{ASSET_FILE}"
         try:
-            cached = self._cached_declaration(folder, display)
+            st = FileStat.of(os.stat(self.base + display)) if self.stat_cache else None
+            cached = self._cached_declaration(folder, display, st)
             if cached is not None:
                 self.decls.append(cached)
                 self._stat_inputs(cached, display)
                 return
             with open(self.base + display, "rb") as handle:
                 raw = handle.read()
+            digest = hash_bytes(raw)
+            if self.stat_cache is not None and st is not None:
+                # The stat was taken before reading: a write after it changes the stat, so the
+                # next run reads again.
+                self.stat_cache.record(display, st, digest)
             decl = parse_declaration(raw, display)
         except PackerError as err:
             self.broken.append(err)
@@ -280,21 +286,16 @@ class _Scanner:
             self.broken.append(DeclError(f"cannot read: {err.strerror}", display))
             self.broken_paths.add(folder)
             return
-        self._declaration(folder, display, decl, hash_bytes(raw))
+        self._declaration(folder, display, decl, digest)
 
-    def _cached_declaration(self, folder: str, display: str) -> Declaration | None:
-        if self.stat_cache is None or self.decl_cache is None:
+    def _cached_declaration(
+        self, folder: str, display: str, st: FileStat | None
+    ) -> Declaration | None:
+        """The declaration from the decl cache when the stat cache vouches for the file."""
+        if self.stat_cache is None or self.decl_cache is None or st is None:
             return None
-        st = FileStat.of(os.stat(self.base + display))
         digest = self.stat_cache.cached(display, st)
-        if digest is None:
-            # Read it now and record the stat seen before reading: a write after the stat
-            # changes the stat, so the next run reads again.
-            with open(self.base + display, "rb") as handle:
-                digest = hash_bytes(handle.read())
-            self.stat_cache.record(display, st, digest)
-            return None
-        return self.decl_cache.get(folder, digest, self.kinds)
+        return None if digest is None else self.decl_cache.get(folder, digest, self.kinds)
 
     def _declaration(self, folder: str, display: str, decl: AssetDecl, digest: str) -> None:
         before = len(self.problems)

@@ -26,6 +26,7 @@ from conftest import ids_by_name, pack_bytes, run_doit, run_packer, text_asset, 
 from doit.exceptions import TaskFailed
 
 from packer import api
+from packer.artifact import read_artifact
 from packer.doit import PackerTasks
 from packer.pack import verify_pack
 from packer.plan import plan_build
@@ -241,7 +242,7 @@ def test_input_changed_after_the_snapshot_fails_that_task_through_the_api(
     assert not (workspace / "build/assets" / f"{ids['intro']}.bin").exists()
     # An asset whose inputs still match its snapshot builds.
     assert actions[f"asset:{ids['blob']}"]() is None
-    assert (workspace / "build/assets" / f"{ids['blob']}.bin").read_bytes() == b"\x00\x01\x02"
+    assert read_artifact(str(workspace / "build/assets" / f"{ids['blob']}.bin")) == b"\x00\x01\x02"
 
 
 HOST_DODO = """\

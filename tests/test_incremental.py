@@ -26,6 +26,7 @@ from conftest import (
 )
 
 from packer import api
+from packer.artifact import HEADER_SIZE, read_artifact
 from packer.pack import PackReader, verify_pack
 
 
@@ -207,11 +208,19 @@ def test_editing_an_artifact_in_place_does_not_reach_the_cache(built: Path) -> N
     asset_id = ids_by_name(built)["blob"]
     artifact = built / "build" / "assets" / f"{asset_id}.bin"
     with open(artifact, "r+b") as handle:  # in place, as an editor may write
+        handle.seek(HEADER_SIZE)
         handle.write(b"\xff")
     expected = pack_bytes(built)
+    # The damaged artifact is refused, not packed...
+    assert run_doit(built, "forget", "pack").code == 0
+    refused = run_doit(built)
+    assert refused.code != 0
+    assert f"doit forget asset:{asset_id}" in refused.out + refused.err
+    assert pack_bytes(built) == expected
+    # ...and once its task runs again, the cache (which shared the file) is not trusted either.
     assert run_doit(built, "forget", "--all").code == 0
     assert run_doit(built).code == 0
-    assert artifact.read_bytes() == b"\x00\x01\x02\x03"
+    assert read_artifact(str(artifact)) == b"\x00\x01\x02\x03"
     assert pack_bytes(built) == expected
 
 

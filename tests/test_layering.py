@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "packer.kinds": {"packer.kinds.base", "packer.kinds.registry"},
     "packer.workspace": {"packer.errors", "packer.model"},
     "packer.statcache": {"packer.fsutil", "packer.hashing"},
+    "packer.artifact": {"packer.fsutil"},
     "packer.registry": {"packer.errors", "packer.hashing", "packer.model", "packer.workspace"},
     "packer.lane": {"packer.errors", "packer.fsutil", "packer.registry", "packer.workspace"},
     "packer.scan": {
@@ -56,8 +57,9 @@ ALLOWED: dict[str, set[str]] = {
         "packer.scan",
         "packer.snapshot",
     },
-    "packer.pack": {"packer.errors", "packer.fsutil"},
+    "packer.pack": {"packer.artifact", "packer.errors", "packer.fsutil"},
     "packer.build": {
+        "packer.artifact",
         "packer.errors",
         "packer.fsutil",
         "packer.hashing",
@@ -80,6 +82,7 @@ ALLOWED: dict[str, set[str]] = {
     # The two shells: thin layers over the API (``packer`` is ``packer.api`` re-exported).
     "packer.doit": {
         "packer",
+        "packer.artifact",
         "packer.build",
         "packer.errors",
         "packer.fsutil",

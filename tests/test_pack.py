@@ -21,6 +21,7 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from packer.artifact import write_artifact
 from packer.errors import PackError
 from packer.pack import (
     HEADER_SIZE,
@@ -52,7 +53,7 @@ def _sources(folder: Path, items: Sequence[Item]) -> list[PackEntry]:
     entries = []
     for number, (asset_id, name, kind, data) in enumerate(items):
         source = folder / f"src{number}.bin"
-        source.write_bytes(data)
+        write_artifact(str(source), data)
         entries.append(PackEntry(asset_id, name, kind, str(source)))
     return entries
 
@@ -579,3 +580,15 @@ def test_verify_of_a_missing_pack_names_the_pack(tmp_path: Path) -> None:
         verify_pack(str(missing))
     assert raised.value.path == str(missing)
     assert "no such pack" in str(raised.value)
+
+
+def test_damaged_artifact_is_refused_and_previous_outputs_kept(tmp_path: Path) -> None:
+    pack = _build(tmp_path)
+    before = (pack.read_bytes(), _manifest(pack).read_bytes())
+    entries = _sources(tmp_path / "src2", [("n1", "new/one", "raw", b"new bytes")])
+    _flip(Path(entries[0].source), 20)  # a data byte, past the artifact's checksum
+    with pytest.raises(PackError) as caught:
+        write_pack(str(pack), str(_manifest(pack)), "other", entries)
+    assert caught.value.entry == "n1"
+    assert "artifact damaged" in str(caught.value)
+    assert (pack.read_bytes(), _manifest(pack).read_bytes()) == before

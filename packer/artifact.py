@@ -1,0 +1,46 @@
+"""Per-asset artifacts: an asset's bytes preceded by the xxh3_128 of those bytes.
+
+An artifact is written once per build of an asset (``<out>/assets/<asset_id>.bin``) and
+hard-linked into the output cache, so a clean build creates one file per asset, not two. The
+checksum makes every copy self-checking: a cache entry or artifact damaged in place (the two
+may share one inode) is refused, never packed or reused.
+Imports: stdlib, xxhash, packer.fsutil.
+"""
+
+from __future__ import annotations
+
+import xxhash
+
+from packer.fsutil import write_disposable
+
+HEADER_SIZE = 16
+"""The xxh3_128 digest of the data, big-endian (its hex form is the manifest's ``xxh3_128``)."""
+
+
+def write_artifact(path: str, data: bytes) -> None:
+    write_disposable(path, xxhash.xxh3_128_digest(data) + data)
+
+
+def read_artifact(path: str) -> bytes | None:
+    """The data of an intact artifact; None when it is missing or does not match its checksum."""
+    try:
+        with open(path, "rb") as handle:
+            stored = handle.read()
+    except OSError:
+        return None
+    data = stored[HEADER_SIZE:]
+    if len(stored) < HEADER_SIZE or stored[:HEADER_SIZE] != xxhash.xxh3_128_digest(data):
+        return None
+    return data
+
+
+def artifact_digest(path: str) -> str:
+    """The recorded xxh3_128 (hex) of an artifact's data, read from its header alone.
+
+    Raises OSError when the artifact is missing or too short to hold a header.
+    """
+    with open(path, "rb") as handle:
+        header = handle.read(HEADER_SIZE)
+    if len(header) != HEADER_SIZE:
+        raise OSError(f"{path}: not an artifact")
+    return header.hex()
