@@ -171,6 +171,29 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
             raise PackerError(
                 f"destination is outside the asset folders ({', '.join(ws.asset_roots)})", dst_rel
             )
+        # The scan skips dot folders and the output folder: moved there, the asset would be
+        # missing at the next sync and its id retired.
+        root = max((r for r in ws.asset_roots if r == "." or dst_rel.startswith(r + "/")), key=len)
+        below = dst_rel if root == "." else dst_rel[len(root) + 1 :]
+        if any(part.startswith(".") for part in below.split("/")) or (
+            dst_rel == ws.out_rel or dst_rel.startswith(ws.out_rel + "/")
+        ):
+            raise PackerError(
+                "destination is in a folder packer does not scan (a name starting with '.', "
+                "or the output folder)",
+                dst_rel,
+            )
+        # A registered asset whose folder is gone (not yet synced) still holds its path: moving
+        # there would make the registry claim one path twice.
+        taken = [
+            e for e in registry.entries if e.path == dst_rel or e.path.startswith(dst_rel + "/")
+        ]
+        if taken:
+            raise PackerError(
+                f"destination is registered to asset {taken[0].asset_id} "
+                f"({taken[0].asset_name!r}), whose folder is gone (run `packer sync` first)",
+                dst_rel,
+            )
         moved = [
             e.model_copy(update={"path": dst_rel + e.path[len(src_rel) :]})
             for e in registry.entries

@@ -14,16 +14,18 @@ Two entry points:
 - ``workspace_tasks(__file__)``: the two-line dodo.py that ``packer init`` writes;
 - ``packer_tasks(workspace, prefix=...)``: add a workspace's tasks to a larger dodo.py.
 Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.workspace,
-packer.artifact, packer.fsutil, packer.errors.
+packer.artifact, packer.fsutil, packer.hashing, packer.errors.
 """
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from doit.cmd_base import ModuleTaskLoader
@@ -37,6 +39,7 @@ from packer.artifact import artifact_digest
 from packer.build import AssetJob, build_asset
 from packer.errors import PackerError
 from packer.fsutil import atomic_write
+from packer.hashing import hash_file
 from packer.pack import PackEntry, write_pack
 from packer.plan import BuildPlan, plan_build, with_dep_outputs
 from packer.workspace import Workspace, open_workspace
@@ -118,6 +121,25 @@ class KeyUnchanged:
             self.key = with_dep_outputs(self.key, outputs)
             self.deps = ()
         return bool(values.get(self.VALUE) == self.key)
+
+
+@contextmanager
+def _bulk_load() -> Iterator[None]:
+    """Run a load phase (snapshot, plan, tasks) with the cyclic garbage collector paused.
+
+    Loading makes tens of thousands of long-lived objects and almost no garbage, yet each
+    allocation burst triggers collections that walk every object alive: a third of a no-op
+    build's snapshot time at 10,000 assets. Afterwards the loaded objects are frozen out of
+    future collections, which then need not walk them either.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.freeze()
+            gc.enable()
 
 
 def _frozen_from_env() -> bool:
@@ -214,6 +236,10 @@ class PackerTasks:
             raise InvalidDodoFile(f"packer{where}: {err}") from None
 
     def _tasks(self) -> Iterator[Task]:
+        with _bulk_load():
+            yield from self._make_tasks()
+
+    def _make_tasks(self) -> Iterator[Task]:
         plan = self._load_plan()
         ws = self.ws
         cache_dir = os.path.join(ws.state_dir, "cache")
@@ -302,16 +328,16 @@ def workspace_tasks(dodo_file: str) -> tuple[dict[str, Any], PackerTasks]:
 LAST_BUILD = "last-build.json"
 
 
-def _outputs_state(ws: Workspace) -> dict[str, list[int] | None]:
-    """Stat keys of what a full build leaves: doit's record, the pack, the manifest, the artifacts
+def _outputs_state(ws: Workspace) -> dict[str, list[int] | str | None]:
+    """What a full build leaves: the content of doit's record (which every doit run rewrites,
+    mostly with the same bytes), and the stat keys of the pack, the manifest and the artifacts
     folder (whose ctime moves when an artifact is added, removed or replaced)."""
-    state: dict[str, list[int] | None] = {}
-    for path in (
-        os.path.join(ws.state_dir, DOIT_DB),
-        ws.pack_path,
-        ws.manifest_path,
-        os.path.join(ws.out_dir, "assets"),
-    ):
+    state: dict[str, list[int] | str | None] = {}
+    try:
+        state["doit"] = hash_file(os.path.join(ws.state_dir, DOIT_DB))
+    except OSError:
+        state["doit"] = None
+    for path in (ws.pack_path, ws.manifest_path, os.path.join(ws.out_dir, "assets")):
         try:
             st = os.stat(path)
         except OSError:
@@ -350,7 +376,8 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     doit entirely. doit's exit codes map onto packer's: 0 stays 0, a usage error (3) becomes 2,
     any failure 1.
     """
-    plan = plan_build(api.snapshot(ws, frozen=frozen))
+    with _bulk_load():
+        plan = plan_build(api.snapshot(ws, frozen=frozen))
     if not argv and _nothing_changed(ws, plan):
         sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
         return 0
