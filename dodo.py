@@ -57,6 +57,9 @@ DOIT_CONFIG["default_tasks"] = ["pack"]
 
 
 # --- Repository tasks -----------------------------------------------------------------------
-# Tasks of the repository itself (benchmarks, fuzzing, ...) go below as ``task_*`` functions.
-# They are not default tasks: plain ``doit`` builds the workspace only; run them by name
-# (``doit bench``). Keep their outputs and state under ``build/``.
+# Tasks of the repository itself. They are not default tasks: plain ``doit`` builds the
+# workspace only; run them by name. Their outputs and state stay under ``build/``.
+# ``doit bench``: timings against plain doit, ninja and the floors (tests/bench/README.md).
+from tests.bench.tasks import task_bench  # noqa: E402
+
+__all__ = ["DOIT_CONFIG", "assets", "task_bench"]

@@ -1,0 +1,844 @@
+"""The benchmark harness behind ``doit bench``: scenarios, tools, whole-process timing, goals.
+
+Every measured run is one whole process, forked by a small launcher process and reaped with
+``os.wait4`` there, so its peak RSS is its own (not a running maximum over all children, nor the
+harness's memory inherited through fork; see launcher.py) and its time excludes the harness.
+Runs of the tools of one scenario alternate (A, B, C, then B, C, A, ...) so slow drift of the
+machine falls on every tool alike; the setup a scenario needs (change a file, delete state...)
+happens before each measured run and is not timed. See README.md beside this file for what
+each scenario and tool means.
+Imports: stdlib, tests.bench.gen (and doit, for its version).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .gen import WorkspaceMeta, ensure_workspace, write_stamp
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BENCH_FORMAT = 1
+
+PACKER_TOOLS = ("packer-doit", "packer-build")
+FLOOR_TOOLS = ("import", "walk-parse", "hash-all")
+ALL_TOOLS = (*PACKER_TOOLS, "plain-doit", "ninja", *FLOOR_TOOLS)
+
+SCENARIOS = (
+    "clean",
+    "noop",
+    "change-one",
+    "touch-one",
+    "touch-all",
+    "rename-one",
+    "mv-one",
+    "del-state",
+)
+
+# Which tools each scenario runs. ninja and the floors only make sense for a clean build and a
+# no-op. packer-build is the same engine as packer-doit behind packer's CLI: it runs where the
+# CLI path could differ (a full build, the no-op, one change) and is skipped where it would only
+# double the time; packer-doit (plain `doit` in the workspace, SPEC section 4) is "packer" in
+# the goals.
+DEFAULT_TOOLS: dict[str, tuple[str, ...]] = {
+    "clean": ("packer-doit", "packer-build", "plain-doit", "ninja"),
+    "noop": ("packer-doit", "packer-build", "plain-doit", "ninja", *FLOOR_TOOLS),
+    "change-one": ("packer-doit", "packer-build", "plain-doit"),
+    "touch-one": ("packer-doit", "plain-doit"),
+    "touch-all": ("packer-doit", "plain-doit"),
+    "rename-one": ("packer-doit", "plain-doit"),
+    "mv-one": ("packer-doit", "plain-doit"),
+    "del-state": ("packer-doit", "plain-doit"),
+}
+# Above this N, the references run only when named in --tools: every goal that needs them is at
+# N = 10,000, ninja's first build forks one process per asset, and plain doit's load time is
+# quadratic in the pack task's file_dep count (doit 0.37, control.py add_implicit_task_dep
+# checks `name not in task.task_dep` on a list for each of the N artifacts).
+REFERENCES = ("plain-doit", "ninja")
+REFERENCE_DEFAULT_MAX_N = 10_000
+FULL_BUILD_SCENARIOS = ("clean", "del-state")
+# Scenarios after which packer's cache must hold no new entry (no asset's kind ran).
+NO_REPROCESS_SCENARIOS = ("rename-one", "mv-one")
+# packer's stat cache ignores files changed less than 2 s before a scan (racily clean).
+RACY_SETTLE_S = 2.2
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Options:
+    sizes: tuple[int, ...] = (1000, 10000)
+    runs: int = 0
+    """Runs per scenario and tool; 0: 5 for N <= 10,000, else 3."""
+    clean_runs: int = 0
+    """Runs of the full-build scenarios (clean, del-state); 0: 3 for N <= 10,000, else 1."""
+    scenarios: tuple[str, ...] = SCENARIOS
+    tools: tuple[str, ...] = ALL_TOOLS
+    tools_explicit: bool = False
+    """True when the user named the tools (ninja then runs at any N)."""
+    fresh: bool = False
+    seed: int = 1
+    out: str = os.path.join(REPO, "build", "bench.json")
+    bench_dir: str = os.path.join(REPO, "build", "bench")
+
+    def runs_for(self, n: int, scenario: str) -> int:
+        if scenario in FULL_BUILD_SCENARIOS:
+            return self.clean_runs or (3 if n <= 10_000 else 1)
+        return self.runs or (5 if n <= 10_000 else 3)
+
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_mib: float
+    executed: int | None
+    new_cache: int | None
+
+
+@dataclass
+class Row:
+    n: int
+    scenario: str
+    tool: str
+    samples: list[Sample] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        times = [s.seconds for s in self.samples]
+        data: dict[str, Any] = {
+            "n": self.n,
+            "scenario": self.scenario,
+            "tool": self.tool,
+            "median_s": round(statistics.median(times), 4),
+            "min_s": round(min(times), 4),
+            "max_s": round(max(times), 4),
+            "runs": len(times),
+            "peak_rss_mib": round(max(s.rss_mib for s in self.samples), 1),
+            "times_s": [round(t, 4) for t in times],
+        }
+        executed = [s.executed for s in self.samples if s.executed is not None]
+        if executed:
+            data["executed"] = executed
+        new_cache = [s.new_cache for s in self.samples if s.new_cache is not None]
+        if new_cache:
+            data["new_cache_entries"] = new_cache
+        return data
+
+
+class BenchError(Exception):
+    pass
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PACKER_FROZEN", None)
+    return env
+
+
+def _ninja_binary() -> str | None:
+    here = os.path.join(os.path.dirname(sys.executable), "ninja")
+    return here if os.path.isfile(here) else shutil.which("ninja")
+
+
+_NINJA_STEP = re.compile(rb"^\[\d+/\d+\]", re.MULTILINE)
+
+
+def _tail(path: str, lines: int, limit: int = 64 * 1024) -> str:
+    """The last ``lines`` lines of a file, indented."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - limit))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
+
+
+class Launcher:
+    """The process that forks every measured command (see launcher.py for why)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-S", os.path.join(HERE, "launcher.py")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=_child_env(),
+            )
+        return self.proc
+
+    def run(self, argv: Sequence[str], cwd: str, out: str, err: str) -> dict[str, Any]:
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        request = {"argv": list(argv), "cwd": cwd, "out": out, "err": err}
+        proc.stdin.write(json.dumps(request) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            raise BenchError("the launcher process died")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def close(self) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait()
+            self.proc = None
+
+
+LAUNCHER = Launcher()
+
+
+def run_measured(argv: Sequence[str], cwd: str, log_dir: str) -> tuple[float, float, bytes]:
+    """Run one whole process; its wall time, its own peak RSS (MiB) and its stdout.
+
+    Raises BenchError with the tail of its output when it exits non-zero.
+    """
+    out_path = os.path.join(log_dir, "last.out")
+    err_path = os.path.join(log_dir, "last.err")
+    result = LAUNCHER.run(argv, cwd, out_path, err_path)
+    if result["code"] != 0:
+        raise BenchError(
+            f"`{' '.join(argv)}` in {os.path.relpath(cwd, REPO)} exited {result['code']}\n"
+            f"  stdout (end):\n{_tail(out_path, 4)}\n  stderr (end):\n{_tail(err_path, 20)}"
+        )
+    with open(out_path, "rb") as handle:
+        stdout = handle.read()
+    return result["seconds"], result["maxrss_kib"] / 1024, stdout
+
+
+def _state_key(tool: str) -> str:
+    """What state a tool's build keeps: packer-doit and packer-build share the workspace's."""
+    return "packer" if tool in PACKER_TOOLS else tool
+
+
+def _rm(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _count_cache(cache_dir: str) -> int:
+    count = 0
+    try:
+        shards = list(os.scandir(cache_dir))
+    except FileNotFoundError:
+        return 0
+    for shard in shards:
+        if shard.is_dir():
+            with os.scandir(shard.path) as entries:
+                count += sum(1 for e in entries if ".tmp-" not in e.name)
+    return count
+
+
+class SizeBench:
+    """All scenarios for one N: the packer workspace and its plain-doit and ninja siblings."""
+
+    def __init__(self, n: int, ws: str, meta: WorkspaceMeta, opts: Options, log: Log) -> None:
+        self.n = n
+        self.ws = ws
+        self.meta = meta
+        self.opts = opts
+        self.log = log
+        self.plain = f"{ws}-plain"
+        self.ninja_dir = f"{ws}-ninja"
+        self.log_dir = os.path.join(opts.bench_dir, "logs")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.specs = meta.by_folder
+        self.ids = self._registry_ids()
+        self.moved: dict[str, str] = {}
+        """Original folder -> current folder, for assets moved by the mv-one scenario."""
+        self.counter = 0
+        self.bulk_mutation_at = 0.0
+        self.stale = {"packer", "plain-doit", "ninja"}
+        """Tools (by state they keep) whose last build may not match the workspace."""
+        self.ninja = _ninja_binary()
+        self.rows: list[Row] = []
+        self.errors: list[str] = []
+        self.facts: dict[str, Any] = {}
+
+    # --- workspace facts ------------------------------------------------------------------------
+
+    def _registry_ids(self) -> dict[str, str]:
+        with open(os.path.join(self.ws, "registry.json"), encoding="utf-8") as handle:
+            data = json.load(handle)
+        ids = {entry["path"]: entry["asset_id"] for entry in data["assets"]}
+        missing = [f for f in self.specs if f not in ids]
+        if missing:
+            raise BenchError(f"registry.json of {self.ws} lacks {missing[0]} (use --fresh)")
+        return ids
+
+    def current(self, folder: str) -> str:
+        return self.moved.get(folder, folder)
+
+    def target_input(self) -> str:
+        spec = self.specs[self.meta.target]
+        return os.path.join(self.ws, self.current(spec.folder), spec.inputs[0])
+
+    def all_files(self) -> Iterable[str]:
+        for spec in self.meta.assets:
+            folder = os.path.join(self.ws, self.current(spec.folder))
+            yield os.path.join(folder, "asset.json")
+            for name in spec.inputs:
+                yield os.path.join(folder, name)
+
+    # --- the reference builds ---------------------------------------------------------------------
+
+    def write_plain(self) -> None:
+        os.makedirs(self.plain, exist_ok=True)
+        shutil.copyfile(os.path.join(HERE, "plain_dodo.py"), os.path.join(self.plain, "dodo.py"))
+        rel = os.path.relpath(self.ws, self.plain)
+        assets = []
+        for spec in self.meta.assets:
+            folder = f"{rel}/{self.current(spec.folder)}"
+            assets.append(
+                [
+                    self.ids[spec.folder],
+                    f"{folder}/asset.json",
+                    [f"{folder}/{name}" for name in spec.inputs],
+                    [self.ids[d] for d in spec.deps],
+                ]
+            )
+        text = json.dumps({"assets": assets}, separators=(",", ":"))
+        path = os.path.join(self.plain, "graph.json")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == text:
+                    return
+        except OSError:
+            pass
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def write_ninja(self) -> None:
+        os.makedirs(self.ninja_dir, exist_ok=True)
+        rel = os.path.relpath(self.ws, self.ninja_dir)
+        lines = [
+            "ninja_required_version = 1.10",
+            "rule copy",
+            "  command = cat $in > $out",
+            "rule pack",
+            "  command = xargs cat < $out.rsp > $out",
+            "  rspfile = $out.rsp",
+            "  rspfile_content = $in",
+        ]
+        artifacts = []
+        for spec in sorted(self.meta.assets, key=lambda s: self.ids[s.folder]):
+            artifact = f"out/{self.ids[spec.folder]}.bin"
+            artifacts.append(artifact)
+            inputs = " ".join(f"{rel}/{spec.folder}/{name}" for name in spec.inputs)
+            order = " ".join(f"out/{self.ids[d]}.bin" for d in spec.deps)
+            lines.append(f"build {artifact}: copy {inputs}" + (f" || {order}" if order else ""))
+        lines.append("build out/all.pack: pack " + " ".join(artifacts))
+        lines.append("default out/all.pack")
+        text = "\n".join(lines) + "\n"
+        path = os.path.join(self.ninja_dir, "build.ninja")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == text:
+                    return
+        except OSError:
+            pass
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def argv(self, tool: str) -> tuple[list[str], str]:
+        py = sys.executable
+        if tool == "packer-doit":
+            return [py, "-m", "doit"], self.ws
+        if tool == "packer-build":
+            return [py, "-m", "packer", "build"], self.ws
+        if tool == "plain-doit":
+            return [py, "-m", "doit"], self.plain
+        if tool == "ninja":
+            if self.ninja is None:
+                raise BenchError("ninja not found (pip install ninja)")
+            return [self.ninja], self.ninja_dir
+        if tool == "import":
+            return [py, "-c", "import packer.doit"], self.ws
+        if tool in ("walk-parse", "hash-all"):
+            return [py, os.path.join(HERE, "floors.py"), tool, self.ws], self.ws
+        raise BenchError(f"unknown tool {tool!r}")
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def measure(self, tool: str, scenario: str) -> Sample:
+        argv, cwd = self.argv(tool)
+        cache_dir = os.path.join(self.ws, ".packer", "cache")
+        count_cache = tool in PACKER_TOOLS and scenario not in FULL_BUILD_SCENARIOS
+        before = _count_cache(cache_dir) if count_cache else 0
+        seconds, rss, stdout = run_measured(argv, cwd, self.log_dir)
+        executed: int | None = None
+        if tool in (*PACKER_TOOLS, "plain-doit"):
+            executed = sum(1 for line in stdout.splitlines() if line.startswith(b".  "))
+        elif tool == "ninja":
+            executed = len(_NINJA_STEP.findall(stdout))
+        new_cache = _count_cache(cache_dir) - before if count_cache else None
+        return Sample(seconds, rss, executed, new_cache)
+
+    def settle(self) -> None:
+        """Wait until files changed in bulk are old enough for packer's stat cache."""
+        wait = self.bulk_mutation_at + RACY_SETTLE_S - time.time()
+        if wait > 0:
+            time.sleep(wait)
+
+    def prepare(self, tools: Sequence[str]) -> None:
+        """Bring every tool of a scenario up to date (not timed)."""
+        self.settle()
+        self.write_plain()
+        for tool in tools:
+            key = _state_key(tool)
+            if key in self.stale:
+                run_measured(*self.argv(tool), self.log_dir)
+                self.stale.discard(key)
+
+    def packer_mv(self, src: str, dst: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "packer", "mv", src, dst],
+            cwd=self.ws,
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+        )
+        if done.returncode != 0:
+            raise BenchError(f"packer mv {src} {dst} failed:\n{done.stdout}{done.stderr}")
+
+    # --- scenarios --------------------------------------------------------------------------------
+
+    def setup(self, scenario: str, tool: str) -> None:
+        """Make the change the scenario measures, just before ``tool``'s measured run."""
+        self.counter += 1
+        target = self.meta.target
+        if scenario in FULL_BUILD_SCENARIOS:
+            self.stale.add(_state_key(tool))
+        else:
+            self.stale.update(("packer", "plain-doit", "ninja"))
+        if scenario == "clean":
+            if tool in PACKER_TOOLS:
+                _rm(os.path.join(self.ws, "build"))
+                _rm(os.path.join(self.ws, ".packer"))
+            elif tool == "plain-doit":
+                self._forget_plain()
+                _rm(os.path.join(self.plain, "out"))
+            elif tool == "ninja":
+                for name in ("out", ".ninja_log", ".ninja_deps"):
+                    _rm(os.path.join(self.ninja_dir, name))
+        elif scenario == "del-state":
+            if tool in PACKER_TOOLS:
+                _rm(os.path.join(self.ws, ".packer"))
+            elif tool == "plain-doit":
+                self._forget_plain()
+        elif scenario == "change-one":
+            path = self.target_input()
+            size = os.path.getsize(path)
+            with open(path, "wb") as handle:
+                handle.write(os.urandom(size))
+        elif scenario == "touch-one":
+            os.utime(self.target_input())
+        elif scenario == "touch-all":
+            for path in self.all_files():
+                os.utime(path)
+            self.bulk_mutation_at = time.time()
+        elif scenario == "rename-one":
+            path = os.path.join(self.ws, self.current(target), "asset.json")
+            with open(path, encoding="utf-8") as handle:
+                decl = json.load(handle)
+            decl["asset_name"] = f"{self.specs[target].name}-renamed{self.counter}"
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(decl, indent=2) + "\n")
+        elif scenario == "mv-one":
+            dst = f"{target}-mv{self.counter}"
+            self.packer_mv(self.current(target), dst)
+            self.moved[target] = dst
+            if tool == "plain-doit":
+                self.write_plain()
+
+    def _forget_plain(self) -> None:
+        with os.scandir(self.plain) as entries:
+            for entry in entries:
+                if entry.name.startswith(".doit.db"):
+                    os.unlink(entry.path)
+
+    def run_scenario(self, scenario: str, tools: Sequence[str]) -> list[Row]:
+        runs = self.opts.runs_for(self.n, scenario)
+        if scenario not in FULL_BUILD_SCENARIOS:
+            self.prepare(tools)
+        else:
+            self.settle()
+            self.write_plain()
+        rows = {tool: Row(self.n, scenario, tool) for tool in tools}
+        restore = self._snapshot_for_restore(scenario)
+        try:
+            for run in range(runs):
+                shift = run % len(tools)
+                for tool in (*tools[shift:], *tools[:shift]):
+                    # ninja's clean build forks one process per asset: once is enough.
+                    if tool == "ninja" and scenario == "clean" and run > 0:
+                        continue
+                    self.setup(scenario, tool)
+                    rows[tool].samples.append(self.measure(tool, scenario))
+                    self.stale.discard(_state_key(tool))
+        finally:
+            restore()
+            if scenario != "noop" and scenario not in FULL_BUILD_SCENARIOS:
+                self.stale.update(("packer", "plain-doit", "ninja"))
+        return [row for row in rows.values() if row.samples]
+
+    def _snapshot_for_restore(self, scenario: str) -> Callable[[], None]:
+        target = self.meta.target
+        if scenario == "change-one":
+            path = self.target_input()
+            with open(path, "rb") as handle:
+                original = handle.read()
+
+            def restore_bytes() -> None:
+                with open(path, "wb") as handle:
+                    handle.write(original)
+
+            return restore_bytes
+        if scenario == "rename-one":
+            decl = os.path.join(self.ws, self.current(target), "asset.json")
+            with open(decl, "rb") as handle:
+                original_decl = handle.read()
+
+            def restore_decl() -> None:
+                with open(decl, "wb") as handle:
+                    handle.write(original_decl)
+
+            return restore_decl
+        if scenario == "mv-one":
+
+            def move_back() -> None:
+                if self.current(target) != target:
+                    self.packer_mv(self.current(target), target)
+                    self.moved.pop(target, None)
+
+            return move_back
+        if scenario in ("touch-one", "touch-all"):
+            # Put the mtimes back, so tools that trust mtimes (plain doit, ninja) stay up to
+            # date across invocations instead of re-hashing every file at every later no-op.
+            paths = [self.target_input()] if scenario == "touch-one" else list(self.all_files())
+            times = {}
+            for path in paths:
+                st = os.stat(path)
+                times[path] = (st.st_atime_ns, st.st_mtime_ns)
+
+            def restore_times() -> None:
+                for path, ns in times.items():
+                    os.utime(path, ns=ns)
+                self.bulk_mutation_at = time.time()
+
+            return restore_times
+        return lambda: None
+
+    def run(self) -> None:
+        self.write_plain()
+        self.write_ninja()
+        write_stamp(self.ws, self.n, self.opts.seed, "dirty")
+        for scenario in self.opts.scenarios:
+            tools = [
+                t
+                for t in DEFAULT_TOOLS[scenario]
+                if t in self.opts.tools
+                and (
+                    t not in REFERENCES
+                    or self.n <= REFERENCE_DEFAULT_MAX_N
+                    or self.opts.tools_explicit
+                )
+            ]
+            if not tools:
+                continue
+            self.log(f"n={self.n} {scenario}: {', '.join(tools)} ...")
+            try:
+                rows = self.run_scenario(scenario, tools)
+            except BenchError as err:
+                self.errors.append(f"n={self.n} {scenario}: {err}")
+                self.log(f"  FAILED: {err}")
+                continue
+            self.rows.extend(rows)
+            for row in rows:
+                self.log("  " + format_row(row.to_json()))
+        if not self.moved:
+            write_stamp(self.ws, self.n, self.opts.seed, "clean")
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "--no-optional-locks", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    import doit
+
+    commit = _git("rev-parse", "--short=12", "HEAD")
+    if commit and _git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    ninja = _ninja_binary()
+    ninja_version = ""
+    if ninja:
+        ninja_version = subprocess.run(
+            [ninja, "--version"], capture_output=True, text=True
+        ).stdout.strip()
+    # Where the measured processes import packer from (PYTHONPATH may point at another copy).
+    where = subprocess.run(
+        [sys.executable, "-c", "import packer, os; print(os.path.dirname(packer.__file__))"],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        cwd=HERE,  # not REPO: there, the checkout's packer/ would shadow PYTHONPATH
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": usable,
+        "python": platform.python_version(),
+        "doit": ".".join(str(part) for part in doit.__version__),
+        "ninja": ninja_version,
+        "packer_commit": commit or "unknown",
+        "packer_path": where,
+        "platform": platform.platform(),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    return (
+        f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, doit {m['doit']}, "
+        f"ninja {m['ninja'] or '-'}, packer {m['packer_commit']} ({m['packer_path']})"
+    )
+
+
+_HEADER = (
+    f"{'n':>7}  {'scenario':<11} {'tool':<13} {'median_s':>9} {'min_s':>8} {'max_s':>8} "
+    f"{'runs':>4} {'rss_mib':>8}  {'executed':>9} {'new_cache':>9}"
+)
+
+
+def format_row(row: dict[str, Any]) -> str:
+    def spread(values: list[int] | None) -> str:
+        if not values:
+            return "-"
+        low, high = min(values), max(values)
+        return str(low) if low == high else f"{low}-{high}"
+
+    return (
+        f"{row['n']:>7}  {row['scenario']:<11} {row['tool']:<13} {row['median_s']:>9.3f} "
+        f"{row['min_s']:>8.3f} {row['max_s']:>8.3f} {row['runs']:>4} {row['peak_rss_mib']:>8.1f}  "
+        f"{spread(row.get('executed')):>9} {spread(row.get('new_cache_entries')):>9}"
+    )
+
+
+def _find(rows: list[dict[str, Any]], n: int, scenario: str, tool: str) -> dict[str, Any] | None:
+    for row in rows:
+        if (row["n"], row["scenario"], row["tool"]) == (n, scenario, tool):
+            return row
+    return None
+
+
+def compute_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's goals as ratios (or facts), each PASS, MISS or N/A (not measured)."""
+    goals: list[dict[str, Any]] = []
+
+    def ratio(
+        goal: str,
+        n: int,
+        tool: str,
+        num: tuple[int, str, str],
+        den: tuple[int, str, str],
+        limit: float,
+        text: str,
+    ) -> None:
+        a, b = _find(rows, *num), _find(rows, *den)
+        if (a is None or b is None) and tool == "packer-build" and "ninja" not in den:
+            return  # packer-build is optional in most scenarios; packer-doit always reports
+        value = a["median_s"] / b["median_s"] if a and b and b["median_s"] > 0 else None
+        goals.append(
+            {
+                "goal": goal,
+                "n": n,
+                "tool": tool,
+                "text": text,
+                "value": None if value is None else round(value, 3),
+                "limit": limit,
+                "status": "N/A" if value is None else ("PASS" if value <= limit else "MISS"),
+            }
+        )
+
+    n = 10_000
+    for tool in PACKER_TOOLS:
+        ratio("noop_vs_plain_doit", n, tool, (n, "noop", tool), (n, "noop", "plain-doit"), 0.5,
+              "no-op / plain doit's no-op")  # fmt: skip
+        ratio("noop_vs_walk_parse", n, tool, (n, "noop", tool), (n, "noop", "walk-parse"), 3.0,
+              "no-op / walk+stat+parse floor")  # fmt: skip
+        ratio("change_one_vs_noop", n, tool, (n, "change-one", tool), (n, "noop", tool), 1.2,
+              "one content change / own no-op")  # fmt: skip
+        ratio("touch_one_vs_noop", n, tool, (n, "touch-one", tool), (n, "noop", tool), 1.2,
+              "touch one / own no-op")  # fmt: skip
+        ratio("touch_all_vs_noop", n, tool, (n, "touch-all", tool), (n, "noop", tool), 2.0,
+              "touch all / own no-op")  # fmt: skip
+        ratio("clean_vs_plain_doit", n, tool, (n, "clean", tool), (n, "clean", "plain-doit"), 1.0,
+              "clean build / plain doit's clean build")  # fmt: skip
+    for scenario in NO_REPROCESS_SCENARIOS:
+        for tool in PACKER_TOOLS:
+            row = _find(rows, n, scenario, tool)
+            if row is None and tool == "packer-build":
+                continue
+            counts = row.get("new_cache_entries") if row else None
+            value = max(counts) if counts else None
+            goals.append(
+                {
+                    "goal": f"{scenario.replace('-', '_')}_reprocesses_none",
+                    "n": n,
+                    "tool": tool,
+                    "text": f"{scenario}: new .packer/cache entries per build (kind runs)",
+                    "value": value,
+                    "limit": 0,
+                    "status": "N/A" if value is None else ("PASS" if value == 0 else "MISS"),
+                }
+            )
+    big = 100_000
+    for tool in PACKER_TOOLS:
+        ratio("noop_100k_vs_10k", big, tool, (big, "noop", tool), (n, "noop", tool), 12.0,
+              "no-op at 100,000 / no-op at 10,000")  # fmt: skip
+    big_rows = [r for r in rows if r["n"] == big and r["tool"] in PACKER_TOOLS]
+    peak = max((r["peak_rss_mib"] for r in big_rows), default=None)
+    goals.append(
+        {
+            "goal": "peak_rss_100k",
+            "n": big,
+            "tool": "packer-*",
+            "text": "peak RSS of any packer run at 100,000 (MiB)",
+            "value": peak,
+            "limit": 1024,
+            "status": "N/A" if peak is None else ("PASS" if peak <= 1024 else "MISS"),
+        }
+    )
+    ratio("stretch_noop_vs_ninja", n, "packer-build", (n, "noop", "packer-build"),
+          (n, "noop", "ninja"), 3.0, "stretch: packer build no-op / ninja no-op")  # fmt: skip
+    return goals
+
+
+def format_goal(goal: dict[str, Any]) -> str:
+    value = goal["value"]
+    shown = "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+    bound = f"<= {goal['limit']}"
+    return (
+        f"{goal['status']:<4}  n={goal['n']:<7} {goal['tool']:<13} {shown:>9} {bound:<8} "
+        f"{goal['text']}"
+    )
+
+
+def report(
+    m: dict[str, Any], rows: list[dict[str, Any]], goals: list[dict[str, Any]], log: Log
+) -> None:
+    log("")
+    log(f"machine: {machine_line(m)}")
+    log(_HEADER)
+    log("-" * len(_HEADER))
+    for row in rows:
+        log(format_row(row))
+    log("")
+    log("goals (ratios of medians; N/A: not measured in this invocation)")
+    for goal in goals:
+        log(format_goal(goal))
+
+
+def run_bench(opts: Options, log: Log = print) -> bool:
+    """Run every size; print the table and goals; write ``opts.out``. False on any failure."""
+    m = machine()
+    log(f"machine: {machine_line(m)}")
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+    started = time.time()
+    try:
+        for n in opts.sizes:
+            ws, meta = ensure_workspace(opts.bench_dir, n, opts.seed, fresh=opts.fresh, log=log)
+            bench = SizeBench(n, ws, meta, opts, log)
+            try:
+                bench.run()
+            finally:
+                rows.extend(row.to_json() for row in bench.rows)
+                errors.extend(bench.errors)
+                _write(opts, m, rows, errors, started)
+    finally:
+        LAUNCHER.close()
+    goals = compute_goals(rows)
+    _write(opts, m, rows, errors, started, goals)
+    report(m, rows, goals, log)
+    for error in errors:
+        log(f"error: {error}")
+    log(f"wrote {os.path.relpath(opts.out)} ({time.time() - started:.0f} s)")
+    return not errors
+
+
+def _write(
+    opts: Options,
+    m: dict[str, Any],
+    rows: list[dict[str, Any]],
+    errors: list[str],
+    started: float,
+    goals: list[dict[str, Any]] | None = None,
+) -> None:
+    data = {
+        "format": BENCH_FORMAT,
+        "machine": m,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "params": {
+            "sizes": list(opts.sizes),
+            "runs": opts.runs,
+            "clean_runs": opts.clean_runs,
+            "scenarios": list(opts.scenarios),
+            "tools": list(opts.tools),
+            "seed": opts.seed,
+        },
+        "rows": rows,
+        "goals": goals if goals is not None else compute_goals(rows),
+        "errors": errors,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
+    tmp = f"{opts.out}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, opts.out)
