@@ -396,12 +396,7 @@ def test_hand_broken_registry_is_refused_and_kept_byte_for_byte(
 ) -> None:
     root = _copy("hand-broken-registry", tmp_path)
     (root / "registry.json").write_text(text)
-    before = _tree(root)
-    for command in ("status", "sync", "ls"):
-        result = cli("-C", str(root), command)
-        assert result.code == 1, command
-        assert _error_lines(result, root) == (line,), command
-    assert _tree(root) == before
+    _assert_every_command_refuses(root, line, cli)
 
 
 def test_mv_refuses_while_registry_is_corrupt_and_moves_nothing(
@@ -457,6 +452,11 @@ def test_bad_config_is_an_error_line_on_packer_toml(
 ) -> None:
     root = _copy("bad-config", tmp_path)
     (root / "packer.toml").write_text(toml)
+    _assert_every_command_refuses(root, line, cli)
+
+
+def _assert_every_command_refuses(root: Path, line: str, cli: Cli) -> None:
+    """status, sync and ls each exit 1 with exactly ``line``, and no file changes."""
     before = _tree(root)
     for command in ("status", "sync", "ls"):
         result = cli("-C", str(root), command)
