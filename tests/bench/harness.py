@@ -316,16 +316,10 @@ class SizeBench:
                     [self.ids[d] for d in spec.deps],
                 ]
             )
-        text = json.dumps({"assets": assets}, separators=(",", ":"))
-        path = os.path.join(self.plain, "graph.json")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                if handle.read() == text:
-                    return
-        except OSError:
-            pass
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        _write_if_changed(
+            os.path.join(self.plain, "graph.json"),
+            json.dumps({"assets": assets}, separators=(",", ":")),
+        )
 
     def write_ninja(self) -> None:
         os.makedirs(self.ninja_dir, exist_ok=True)
@@ -348,16 +342,7 @@ class SizeBench:
             lines.append(f"build {artifact}: copy {inputs}" + (f" || {order}" if order else ""))
         lines.append("build out/all.pack: pack " + " ".join(artifacts))
         lines.append("default out/all.pack")
-        text = "\n".join(lines) + "\n"
-        path = os.path.join(self.ninja_dir, "build.ninja")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                if handle.read() == text:
-                    return
-        except OSError:
-            pass
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        _write_if_changed(os.path.join(self.ninja_dir, "build.ninja"), "\n".join(lines) + "\n")
 
     def argv(self, tool: str) -> tuple[list[str], str]:
         py = sys.executable
@@ -842,3 +827,16 @@ def _write(
         json.dump(data, handle, indent=2)
         handle.write("\n")
     os.replace(tmp, opts.out)
+
+
+def _write_if_changed(path: str, text: str) -> None:
+    """Write ``text`` unless the file already holds it (its mtime then stays, so the reference
+    tools see no change)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return
+    except OSError:
+        pass
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
