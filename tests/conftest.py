@@ -124,6 +124,17 @@ def run_doit(
     return DoitRun(done.returncode, done.stdout, done.stderr, executed, skipped)
 
 
+def built_template(
+    factory: pytest.TempPathFactory, populate: Callable[[Path], None]
+) -> tuple[Path, DoitRun]:
+    """A module's template: a workspace ``game`` made by ``packer init``, filled by ``populate``
+    and built once with plain doit; tests copy it rather than build again."""
+    root = factory.mktemp("template") / "game"
+    api.init(str(root), "game")
+    populate(root)
+    return root, run_doit(root)
+
+
 def registry_json(root: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((root / "registry.json").read_text(encoding="utf-8"))
     return data
@@ -144,6 +155,7 @@ def pack_bytes(root: Path, name: str = "game") -> tuple[bytes, bytes]:
 __all__: Sequence[str] = [
     "DoitRun",
     "Result",
+    "built_template",
     "ids_by_name",
     "pack_bytes",
     "registry_json",

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ids_by_name, pack_bytes, run_doit, run_packer, text_asset, write_asset
+from conftest import (
+    built_template,
+    ids_by_name,
+    pack_bytes,
+    run_doit,
+    run_packer,
+    text_asset,
+    write_asset,
+)
 from doit.exceptions import TaskFailed
 
 from packer import api
@@ -47,10 +55,7 @@ def populate(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("template") / "game"
-    api.init(str(root), "game")
-    populate(root)
-    first = run_doit(root)
+    root, first = built_template(tmp_path_factory, populate)
     assert first.code == 0, first.err
     assert len(first.executed) == 4
     return root

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     DoitRun,
+    built_template,
     ids_by_name,
     pack_bytes,
     run_doit,
@@ -25,7 +26,6 @@ from conftest import (
     write_asset,
 )
 
-from packer import api
 from packer.artifact import HEADER_SIZE, read_artifact
 from packer.pack import PackReader, verify_pack
 
@@ -94,10 +94,7 @@ def edit_json(path: Path, **changes: object) -> None:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One built workspace per module; each test gets a copy (a doit run saved per test)."""
-    root = tmp_path_factory.mktemp("template") / "game"
-    api.init(str(root), "game")
-    populate(root)
-    first = run_doit(root)
+    root, first = built_template(tmp_path_factory, populate)
     assert ran(first) == tasks(root, *ALL) | {"pack"}
     return root
 

@@ -489,25 +489,9 @@ class SizeBench:
     def _snapshot_for_restore(self, scenario: str) -> Callable[[], None]:
         target = self.meta.target
         if scenario == "change-one":
-            path = self.target_input()
-            with open(path, "rb") as handle:
-                original = handle.read()
-
-            def restore_bytes() -> None:
-                with open(path, "wb") as handle:
-                    handle.write(original)
-
-            return restore_bytes
+            return _restorer(self.target_input())
         if scenario == "rename-one":
-            decl = os.path.join(self.ws, self.current(target), "asset.json")
-            with open(decl, "rb") as handle:
-                original_decl = handle.read()
-
-            def restore_decl() -> None:
-                with open(decl, "wb") as handle:
-                    handle.write(original_decl)
-
-            return restore_decl
+            return _restorer(os.path.join(self.ws, self.current(target), "asset.json"))
         if scenario == "mv-one":
 
             def move_back() -> None:
@@ -840,3 +824,15 @@ def _write_if_changed(path: str, text: str) -> None:
         pass
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def _restorer(path: str) -> Callable[[], None]:
+    """A function that puts the file at ``path`` back to its present bytes."""
+    with open(path, "rb") as handle:
+        original = handle.read()
+
+    def restore() -> None:
+        with open(path, "wb") as handle:
+            handle.write(original)
+
+    return restore
