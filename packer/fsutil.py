@@ -1,20 +1,93 @@
-"""Operating-system edges: atomic file replacement and directory fsync.
+"""Operating-system edges: atomic file replacement, directory fsync, and guarded reads.
 
 Every file a reader may see half-written (registry, pack, manifest, stat and decl caches) goes
 through ``atomic_write`` (or ``atomic_outputs`` when the data is streamed, as the pack is) so a
 reader or a crash sees the old file or the new one, never a torn one. Per-asset artifacts and
 output-cache entries use ``write_disposable``: a torn one can never be taken for a good one.
+Every file packer reads goes through ``open_regular`` (or ``read_regular``, which adds a size
+limit): a FIFO, device, socket or folder is refused before anything blocks on it.
 Imports: stdlib only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import BinaryIO
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+
+_SPECIAL = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def describe_mode(mode: int) -> str:
+    """What a non-regular file is, in words ("a FIFO", "a folder", ...)."""
+    for test, words in _SPECIAL:
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+class NotRegularFile(OSError):
+    """The path names a FIFO, device, socket or folder where packer reads a file."""
+
+
+class FileTooLarge(OSError):
+    """The file is larger than the limit packer reads for its kind of file."""
+
+
+def _size_words(limit: int) -> str:
+    for unit, size in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if limit >= size and limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit} bytes"
+
+
+def open_regular(path: str) -> int:
+    """A read-only descriptor of the regular file at ``path`` (links followed).
+
+    Opened with O_NONBLOCK so that a FIFO without a writer cannot block the open, then checked
+    with fstat on the opened file (no window between check and use): anything but a regular file
+    raises ``NotRegularFile`` and is never read. The caller closes the descriptor.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, f"{describe_mode(mode)}, not a regular file", path)
+        # Regular files ignore O_NONBLOCK for reads; clear it anyway so nothing depends on that.
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, refusing one larger than ``limit`` bytes.
+
+    Reads at most ``limit + 1`` bytes whatever the file claims, so a file that grows while it is
+    read (or a link to /dev/zero, refused anyway as a device) can never exhaust memory.
+    """
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(errno.EFBIG, f"larger than the limit of {_size_words(limit)}", path)
+    return data
 
 
 def fsync_dir(path: str) -> None:

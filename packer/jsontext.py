@@ -1,0 +1,121 @@
+"""Parsing the JSON files packer reads (asset.json, registry.json, manifests, state files).
+
+One parser with one set of rules, so a hostile file fails the same way wherever it appears:
+strict UTF-8 without a byte-order mark, no NaN or Infinity, no duplicate keys, integers of at
+most ``MAX_INT_DIGITS`` digits, nesting at most ``MAX_DEPTH`` deep. Every failure is a
+``JsonTextError`` with a message in JSON's own words and, where known, a line and column;
+callers turn it into their own ``PackerError`` naming the file.
+Imports: stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted; packer's own files need 4."""
+
+MAX_INT_DIGITS = 64
+"""Longest integer accepted (sign excluded): far past any size or offset, far short of the
+point where Python's int parsing gets slow."""
+
+
+class JsonTextError(ValueError):
+    """A file is not JSON packer accepts; ``line`` and ``col`` point at the fault when known."""
+
+    def __init__(self, message: str, line: int | None = None, col: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise JsonTextError(f"number too long ({len(text)} characters; at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    if len(text) > MAX_INT_DIGITS * 2:
+        raise JsonTextError(f"number too long ({len(text)} characters)")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise JsonTextError(f"number {text} is out of range")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise JsonTextError(f"{name} is not a JSON number")
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JsonTextError(f"duplicate key {key!r}")
+            seen.add(key)
+    return document
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Line and column where nesting first exceeds ``MAX_DEPTH``, brackets in strings skipped.
+
+    Run only when a file nests at all deeply (a cheap count first), so ordinary files pay nothing.
+    """
+    depth = 0
+    in_string = escaped = False
+    line, line_start = 1, 0
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, index - line_start + 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "\n":
+            line, line_start = line + 1, index + 1
+    return None
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of ``raw``, or ``JsonTextError``."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise JsonTextError("starts with a byte-order mark (save it as UTF-8 without BOM)", 1, 1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise JsonTextError(f"not UTF-8 text ({err.reason})", line, col) from None
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        where = _too_deep(text)
+        if where is not None:
+            raise JsonTextError(f"nested more than {MAX_DEPTH} levels deep", *where)
+    try:
+        return json.loads(
+            text,
+            parse_int=_int,
+            parse_float=_float,
+            parse_constant=_constant,
+            object_pairs_hook=_pairs,
+        )
+    except json.JSONDecodeError as err:
+        raise JsonTextError(err.msg, err.lineno, err.colno) from None
+    except RecursionError:  # pragma: no cover - _too_deep refuses such files first
+        raise JsonTextError(f"nested more than {MAX_DEPTH} levels deep") from None
+
+
+__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "JsonTextError", "parse_json"]
