@@ -104,6 +104,46 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def temp_prefix(path: str) -> str:
+    """How temp files for ``path`` start: ``.<name>.tmp-``, then the writer's pid and ``-``.
+
+    The pid lets a later run tell a dead writer's debris from a live writer's work in progress.
+    """
+    return f".{os.path.basename(path)}.tmp-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str, path_name: str, *, dead_writers_only: bool = True) -> None:
+    """Remove temp files of ``path_name`` in ``folder`` left by writers killed mid-write.
+
+    With ``dead_writers_only`` (the default) a temp file is removed only when the pid in its
+    name is not a live process on this machine; a caller that holds the lock every writer of
+    the file takes passes False, since no temp file can then belong to a live writer.
+    """
+    prefix = temp_prefix(path_name)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid_text = name[len(prefix) :].partition("-")[0]
+        if dead_writers_only and pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+
+
 @contextmanager
 def atomic_outputs(paths: Sequence[str], *, durable: bool = True) -> Iterator[list[BinaryIO]]:
     """Yield one binary handle per path; their contents replace the paths only if the block ends
@@ -122,7 +162,7 @@ def atomic_outputs(paths: Sequence[str], *, durable: bool = True) -> Iterator[li
             handles: list[BinaryIO] = []
             for path in paths:
                 fd, tmp = tempfile.mkstemp(
-                    prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path) or "."
+                    prefix=f"{temp_prefix(path)}{os.getpid()}-", dir=os.path.dirname(path) or "."
                 )
                 temps.append(tmp)
                 handle: BinaryIO = stack.enter_context(os.fdopen(fd, "wb"))
@@ -168,8 +208,14 @@ def write_disposable(path: str, data: bytes) -> None:
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         handle = open(path, "xb")  # noqa: SIM115
-    with handle:
-        handle.write(data)
+    try:
+        with handle:
+            handle.write(data)
+    except BaseException:
+        # A full disk or a kill-free failure: leave no partial file to hold the space.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 def atomic_write(path: str, data: bytes, *, durable: bool = True) -> None:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from filelock import FileLock, Timeout
 
 from packer.errors import LaneBusy
-from packer.fsutil import atomic_write
+from packer.fsutil import atomic_write, remove_stale_temps
 from packer.registry import Registry, read_registry, render
-from packer.workspace import Workspace
+from packer.workspace import REGISTRY_FILE, Workspace
 
 LOCK_FILE = "lane.lock"
 HOLDER_FILE = "lane.holder"
@@ -84,8 +84,10 @@ class Lane:
                 self.ws.relpath(lock_path),
             ) from None
         try:
-            _remove_stale_temps(self.ws.root, ".registry.json.tmp-")
-            _remove_stale_temps(self.ws.state_dir, f".{HOLDER_FILE}.tmp-")
+            # A writer killed between mkstemp and os.replace leaves its temp file; inside the
+            # lock no other writer can own one, so any that remain are debris.
+            remove_stale_temps(self.ws.root, REGISTRY_FILE, dead_writers_only=False)
+            remove_stale_temps(self.ws.state_dir, HOLDER_FILE, dead_writers_only=False)
             atomic_write(holder_path, _holder_text(), durable=False)
             yield LaneSession(self.ws)
         finally:
@@ -106,12 +108,3 @@ def _read_holder(path: str) -> str:
         return f"pid {holder['pid']} on {holder['host']} ({holder['command']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process (no holder recorded)"
-
-
-def _remove_stale_temps(folder: str, prefix: str) -> None:
-    # A writer killed between mkstemp and os.replace leaves its temp file (the registry's, or the
-    # holder sidecar's); inside the lock no other writer can own one, so any that remain are debris.
-    for name in os.listdir(folder):
-        if name.startswith(prefix):
-            with suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, name))
