@@ -18,7 +18,7 @@ from dataclasses import asdict
 from typing import Any, NoReturn
 
 from packer import api
-from packer.errors import PackerError
+from packer.errors import PackerError, shown
 from packer.plan import Status
 from packer.workspace import Workspace, open_workspace
 
@@ -27,12 +27,25 @@ class UsageError(Exception):
     """A command line that does not make sense (exit 2)."""
 
 
-def _out(text: str) -> None:
+def _out(line: str) -> None:
+    """Print one line; names in it are data, so their control characters are escaped."""
+    sys.stdout.write(shown(line) + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(shown(line) + "\n")
+
+
+def _out_json(document: object) -> None:
+    """Print a JSON document. json escapes C0 controls itself; DEL, C1 controls and format
+    characters (bidi overrides) only occur inside strings, where a \\u escape is the same
+    JSON value, so they are escaped too and a terminal never interprets them."""
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if not text.isascii():
+        text = "".join(
+            f"\\u{ord(c):04x}" if not c.isprintable() and c not in "\n " else c for c in text
+        )
     sys.stdout.write(text + "\n")
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
 
 
 def _problem_json(err: PackerError) -> dict[str, Any]:
@@ -101,7 +114,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     status = api.status(_workspace(args))
     if args.json:
-        _out(json.dumps(_status_json(status), indent=2, ensure_ascii=False))
+        _out_json(_status_json(status))
     else:
         for line in _status_lines(status):
             _out(line)
@@ -126,7 +139,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 def _cmd_ls(args: argparse.Namespace) -> int:
     assets = api.ls(_workspace(args))
     if args.json:
-        _out(json.dumps({"assets": [asdict(a) for a in assets]}, indent=2, ensure_ascii=False))
+        _out_json({"assets": [asdict(a) for a in assets]})
     else:
         for a in assets:
             _out(f"{a.asset_id}  {a.asset_name}  {a.path}  {a.kind or '-'}")
@@ -140,7 +153,7 @@ def _cmd_mv(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    _out(json.dumps(api.schema(), indent=2, ensure_ascii=False))
+    _out_json(api.schema())
     return 0
 
 
@@ -273,7 +286,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PackerError as err:
         _err(f"error: {err}")
         return 1
+    except OSError as err:
+        # The machine refused (a full disk, a permission, a name too long): not a bug of
+        # packer's, so one line naming the file, as for any other failure.
+        _err(f"error: {_os_error_line(err)}")
+        return 1
     return code
+
+
+def _os_error_line(err: OSError) -> str:
+    reason = err.strerror or str(err)
+    if err.filename is None:
+        return reason
+    name = os.fsdecode(err.filename)
+    rel = os.path.relpath(name) if os.path.isabs(name) else name
+    return f"{name if rel.startswith('..') else rel}: {reason}"
 
 
 def entrypoint() -> NoReturn:

@@ -2,7 +2,9 @@
 
 Every mistake a user can make, and every fault packer detects, is a ``PackerError`` that carries
 the path it is about (workspace-relative, POSIX form) and, where known, line and column or field.
-``str(err)`` renders ``PATH[:LINE:COL]: message`` so the CLI and the doit adapter print one line.
+``str(err)`` renders ``PATH[:LINE:COL]: message`` so the CLI and the doit adapter print one line;
+``shown`` escapes control characters in it, so a name or path holding a newline or an ANSI
+escape cannot forge or restyle a line of output.
 
 Errors must pickle: with ``doit -n N`` processes they cross process boundaries, and subclasses
 have their own constructor signatures, so ``__reduce__`` rebuilds from the instance's state.
@@ -11,7 +13,31 @@ Imports: stdlib only.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _is_control(char: str) -> bool:
+    # Cc: C0/C1 controls and DEL (newlines, ANSI escapes); Cf: format characters such as the
+    # bidi overrides, which reorder what a terminal shows.
+    return unicodedata.category(char) in ("Cc", "Cf")
+
+
+def shown(text: str) -> str:
+    """``text`` as packer prints it: every control or format character escaped (``\\n``,
+    ``\\x1b``, ``\\u202e``), everything else as it is. Names are data, never formatting."""
+    if text.isprintable():
+        return text  # the common case, one C call
+    return "".join(_escape(char) if _is_control(char) else char for char in text)
 
 
 class PackerError(Exception):
@@ -43,7 +69,7 @@ class PackerError(Exception):
 
     def __str__(self) -> str:
         field = f"{self.field}: " if self.field else ""
-        return f"{self.location()}: {field}{self.message}"
+        return shown(f"{self.location()}: {field}{self.message}")
 
 
 def _rebuild(cls: type[PackerError], state: dict[str, object]) -> PackerError:

@@ -211,14 +211,28 @@ def write_disposable(path: str, data: bytes) -> None:
     try:
         with handle:
             handle.write(data)
-    except BaseException:
+    except BaseException as err:
         # A full disk or a kill-free failure: leave no partial file to hold the space.
         with contextlib.suppress(OSError):
             os.unlink(path)
+        _name_file(err, path)
         raise
 
 
+def _name_file(err: BaseException, path: str) -> None:
+    # A failed write() or flush() raises OSError without a file name; the user needs one.
+    if isinstance(err, OSError) and err.filename is None:
+        err.filename = path
+
+
 def atomic_write(path: str, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically (see ``atomic_output``)."""
-    with atomic_output(path, durable=durable) as handle:
-        handle.write(data)
+    """Replace ``path`` with ``data`` atomically (see ``atomic_output``).
+
+    An OSError (a full disk) names ``path``, and leaves it and its folder as they were.
+    """
+    try:
+        with atomic_output(path, durable=durable) as handle:
+            handle.write(data)
+    except OSError as err:
+        _name_file(err, path)
+        raise
