@@ -1,19 +1,27 @@
 """The pack: one binary file of asset bytes ordered by ``asset_id``, its manifest, and their checks.
 
 Owns the on-disk format (docs/pack-format.md is its contract), the streaming writer, the
-memory-mapped reader and the verifier. The format is fixed and little-endian, and every byte
-is a function of the entries alone (no clock, path, host or dict order), so the same
-content gives the same pack on every machine.
-Imports: stdlib, xxhash, packer.artifact, packer.errors, packer.fsutil.
+recoverable commit of the pack and manifest as a pair, the memory-mapped reader and the
+verifier. The format is fixed and little-endian, and every byte is a function of the entries
+alone (no clock, path, host or dict order), so the same content gives the same pack on every
+machine.
+Imports: stdlib, xxhash, packer.artifact, packer.errors, packer.fsutil, packer.jsontext.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import mmap
 import os
+import reprlib
 import struct
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from types import TracebackType
@@ -23,7 +31,18 @@ import xxhash
 
 from packer.artifact import HEADER_SIZE as ARTIFACT_HEADER_SIZE
 from packer.errors import PackError
-from packer.fsutil import atomic_outputs
+from packer.fsutil import (
+    GIB,
+    KIB,
+    FileTooLarge,
+    atomic_write,
+    fsync_dir,
+    open_regular,
+    read_regular,
+    remove_stale_temps,
+    temp_prefix,
+)
+from packer.jsontext import JsonTextError, parse_json
 
 FORMAT_VERSION = 1
 
@@ -252,54 +271,327 @@ def write_pack(
 
     Entries may come in any order; they are sorted by ``asset_id``. Blobs are streamed in
     fixed-size chunks, so memory does not grow with the pack. Both files are written in full to
-    temp files first and then replaced back to back, pack first: any failure while writing (an
-    unreadable source, a full disk, a kill) leaves both previous files untouched. Only a kill
-    between the two renames leaves the new pack beside the old manifest, which ``verify_pack``
-    reports and the next build repairs.
+    temp files first; any failure while writing (an unreadable source, a full disk, a kill)
+    leaves both previous files untouched. Then the pair is committed under the folder's commit
+    lock as one recoverable step (``_commit``; docs/pack-format.md §3): a kill at any instant
+    leaves the old pair, the new pair, or a commit record from which the next ``write_pack``,
+    ``verify_pack`` or ``complete_commit`` finishes the new pair before anything reads it.
+    Before writing, it finishes such a commit and removes the temp files of writers that died.
     """
     if os.path.abspath(manifest_path) == os.path.abspath(pack_path):
         raise PackError("the manifest path is the pack path", manifest_path)
     ordered = _sorted_entries(pack_path, entries)
     try:
-        with atomic_outputs([pack_path, manifest_path]) as (pack_out, manifest_out):
+        with _commit_lock(pack_path):
+            # Under the lock: the temps a commit record names are the recovery's to move in.
+            _finish_commit(pack_path)
+            for path in (pack_path, manifest_path, commit_record_path(pack_path)):
+                remove_stale_temps(os.path.dirname(path) or ".", os.path.basename(path))
+        with _staged_files([pack_path, manifest_path]) as staged:
+            (pack_temp, pack_out), (manifest_temp, manifest_out) = staged
             placed = _write_pack_file(pack_out, pack_path, ordered)
             for chunk in _manifest_chunks(os.path.basename(pack_path), snapshot, placed):
                 manifest_out.write(chunk)
+        _commit(pack_path, [(pack_path, pack_temp), (manifest_path, manifest_temp)])
     except OSError as err:
         raise PackError(f"cannot write the pack: {err.strerror or err}", pack_path) from err
 
 
-def _digest(view: mmap.mmap, start: int, end: int) -> bytes:
-    """xxh3_128 of a mapped range without copying it (blobs may be gigabytes)."""
-    with memoryview(view) as whole, whole[start:end] as part:
-        return xxhash.xxh3_128_digest(part)
+# --- The pair's commit ----------------------------------------------------------------------
+
+COMMIT_FORMAT = 1
+"""Version of the commit record's JSON shape (docs/pack-format.md §3)."""
+
+COMMIT_RECORD_LIMIT = 64 * KIB
+"""Largest commit record read: it names two files."""
+
+COMMIT_LOCK_TIMEOUT = 60.0
+"""Seconds a command waits for the commit lock. A commit holds it for a few renames and the
+unlink of the previous pair, ``verify_pack`` while it opens the pack and reads the manifest."""
 
 
-def _is_zero(view: mmap.mmap, start: int, end: int) -> bool:
-    return view[start:end].count(0) == end - start
+def commit_record_path(pack_path: str) -> str:
+    """``build/x.pack`` -> ``build/.x.pack.commit``: the record of a commit not yet finished."""
+    folder, name = os.path.split(pack_path)
+    return os.path.join(folder, f".{name}.commit")
+
+
+def _set_aside_path(path: str) -> str:
+    """Where a commit moves the previous file at ``path`` until the new one is in place."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.old")
+
+
+@contextmanager
+def _commit_lock(pack_path: str) -> Iterator[None]:
+    """Hold the commit lock of the pack's folder: an exclusive ``flock`` on the folder itself.
+
+    Commits and their recovery take it, and so does ``verify_pack`` while it opens the pair, so
+    no reader sees the middle of a commit. Locking the folder creates no file (a read-only
+    folder can be verified), and the wait is bounded by ``COMMIT_LOCK_TIMEOUT``.
+    """
+    folder = os.path.dirname(pack_path) or "."
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:
+        raise PackError(f"cannot lock the pack's folder: {err.strerror or err}", folder) from err
+    try:
+        deadline = time.monotonic() + COMMIT_LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PackError(
+                        "another process has held the pack folder's commit lock for "
+                        f"{COMMIT_LOCK_TIMEOUT:.0f} s",
+                        folder,
+                    ) from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextmanager
+def _staged_files(paths: Sequence[str]) -> Iterator[list[tuple[str, BinaryIO]]]:
+    """A temp file beside each path, complete and fsynced when the block ends; on any exception
+    every one is removed.
+
+    Named as ``fsutil.atomic_outputs`` names its temps (``.<name>.tmp-<pid>-...``), so
+    ``remove_stale_temps`` recognises a killed writer's; unlike there, nothing is renamed here:
+    ``_commit`` moves the files in.
+    """
+    staged: list[tuple[str, BinaryIO]] = []
+    try:
+        for path in paths:
+            fd, temp = tempfile.mkstemp(
+                prefix=f"{temp_prefix(path)}{os.getpid()}-", dir=os.path.dirname(path) or "."
+            )
+            handle: BinaryIO = os.fdopen(fd, "wb")
+            staged.append((temp, handle))
+            # mkstemp makes 0600 files; a pack and its manifest are ordinary shared files.
+            os.fchmod(fd, 0o644)
+        yield staged
+        for _, handle in staged:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+    except BaseException:
+        for temp, handle in staged:
+            with contextlib.suppress(OSError):
+                handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        raise
+
+
+def _commit(pack_path: str, moves: Sequence[tuple[str, str]]) -> None:
+    """Move complete new files (``(path, new file)`` pairs, the pack first) in as one step.
+
+    The durable commit record is the commit point: before it, nothing was touched and the new
+    files are removed on failure; from it on, every command rolls the commit forward.
+    """
+    folder = os.path.dirname(pack_path) or "."
+    record = {
+        "commit": COMMIT_FORMAT,
+        "files": [
+            {"path": os.path.relpath(path, folder), "new": os.path.basename(new)}
+            for path, new in moves
+        ],
+    }
+    recorded = False
+    try:
+        with _commit_lock(pack_path):
+            _finish_commit(pack_path)  # one whose writer was killed while this one streamed
+            atomic_write(commit_record_path(pack_path), (json.dumps(record) + "\n").encode())
+            recorded = True
+            _roll_forward(pack_path, moves)
+    except BaseException:
+        if not recorded:
+            for _, new in moves:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(new)
+        raise
+
+
+def _roll_forward(pack_path: str, moves: Sequence[tuple[str, str]]) -> None:
+    """Finish a recorded commit: the writer's own, or one a kill interrupted.
+
+    Every step is a rename that frees nothing (the previous file moves aside, the new one takes
+    its name) or, once every new file is in place, the unlink of what they replaced (where a
+    large file's blocks are freed, which takes time). Each step checks what is already done, so
+    a commit or a recovery killed at any instant ends the same way when run again.
+    """
+    for path, new in moves:
+        if os.path.lexists(new):
+            with contextlib.suppress(FileNotFoundError):  # nothing to replace: a first build
+                os.rename(path, _set_aside_path(path))
+            os.rename(new, path)
+    for folder in sorted({os.path.dirname(path) or "." for path, _ in moves}):
+        fsync_dir(folder)
+    for path, _ in moves:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_set_aside_path(path))
+    os.unlink(commit_record_path(pack_path))
+    fsync_dir(os.path.dirname(pack_path) or ".")
+
+
+def _read_commit_record(pack_path: str) -> list[tuple[str, str]] | None:
+    """The ``(path, new file)`` pairs of the pack's commit record; None when there is none."""
+    record_path = commit_record_path(pack_path)
+    try:
+        raw = read_regular(record_path, COMMIT_RECORD_LIMIT)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise PackError(
+            f"cannot read the commit record: {err.strerror or err}", record_path
+        ) from err
+
+    def damaged(why: str) -> PackError:
+        return PackError(
+            f"commit record is damaged ({why}); delete it and build again", record_path
+        )
+
+    try:
+        document = parse_json(raw)
+    except JsonTextError as err:
+        raise damaged(err.message) from None
+    files = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(files, list) or not files or document.get("commit") != COMMIT_FORMAT:
+        raise damaged(f'expected {{"commit": {COMMIT_FORMAT}, "files": [...]}}')
+    folder = os.path.dirname(pack_path)
+    moves: list[tuple[str, str]] = []
+    for item in files:
+        path = item.get("path") if isinstance(item, dict) else None
+        new = item.get("new") if isinstance(item, dict) else None
+        if not isinstance(path, str) or not os.path.basename(path) or os.path.isabs(path):
+            raise damaged(f"a file's path is {_shown(path)}")
+        # Only a temp file named as packer names them, beside its target, is ever moved in.
+        if not isinstance(new, str) or "/" in new or not new.startswith(temp_prefix(path)):
+            raise damaged(f"the new file of {_shown(path)} is {_shown(new)}")
+        if "\0" in path + new:
+            raise damaged("a name holds a NUL byte")
+        target = os.path.join(folder, path)
+        moves.append((target, os.path.join(os.path.dirname(target), new)))
+    if files[0].get("path") != os.path.basename(pack_path):
+        raise damaged(f"its first file is not {os.path.basename(pack_path)!r}")
+    return moves
+
+
+def _finish_commit(pack_path: str) -> bool:
+    """Roll forward the commit recorded beside the pack, if any (the caller holds the lock)."""
+    moves = _read_commit_record(pack_path)
+    if moves is None:
+        return False
+    try:
+        _roll_forward(pack_path, moves)
+    except OSError as err:
+        raise PackError(
+            f"cannot complete an interrupted commit: {err.strerror or err}",
+            commit_record_path(pack_path),
+        ) from err
+    return True
+
+
+def complete_commit(pack_path: str) -> bool:
+    """Finish a commit of the pack and its manifest that a killed writer left half done.
+
+    Returns True when there was one. ``write_pack`` and ``verify_pack`` call it themselves;
+    call it before reading a pack and its manifest as a pair by other means. A lone
+    ``PackReader`` needs no call: the pack's path always names a whole pack, old or new, or
+    (for a moment of a commit) none.
+    """
+    with _commit_lock(pack_path):
+        return _finish_commit(pack_path)
+
+
+# --- Reading ---------------------------------------------------------------------------------
+
+
+class _PackFile:
+    """An open pack read with ``os.pread``: a file truncated under the reader gives a short
+    read, which is a ``PackError``, where touching a mapped page past the end is SIGBUS."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self.fd = open_regular(path)  # a FIFO or device is refused without blocking
+        except OSError as err:
+            raise PackError(f"cannot open the pack: {err.strerror or err}", path) from err
+        self.size = os.fstat(self.fd).st_size
+
+    def read_into(self, buffer: memoryview, offset: int) -> None:
+        """Fill ``buffer`` from ``offset``; a file now shorter than that is truncated."""
+        done = 0
+        while done < len(buffer):
+            try:
+                count = os.preadv(self.fd, [buffer[done:]], offset + done)
+            except OSError as err:
+                raise PackError(f"cannot read the pack: {err.strerror or err}", self.path) from err
+            if not count:
+                raise PackError(
+                    f"truncated: the file ends at byte {offset + done} while reading up to "
+                    f"byte {offset + len(buffer)}",
+                    self.path,
+                )
+            done += count
+
+    def read(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset``; callers bound ``size`` by the file's size first."""
+        buffer = bytearray(size)
+        self.read_into(memoryview(buffer), offset)
+        return bytes(buffer)
+
+    def digest(self, start: int, end: int) -> bytes:
+        """xxh3_128 of a range, read in chunks (blobs may be gigabytes)."""
+        hasher = xxhash.xxh3_128()
+        with memoryview(bytearray(min(_CHUNK, end - start))) as buffer:
+            for offset in range(start, end, len(buffer) or 1):
+                with buffer[: min(len(buffer), end - offset)] as part:
+                    self.read_into(part, offset)
+                    hasher.update(part)
+        return hasher.digest()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class _IndexParser:
     """Reads the index records one by one, refusing anything that would read past the index."""
 
-    def __init__(self, view: mmap.mmap, start: int, end: int, path: str) -> None:
-        self._view = view
-        self._position = start
-        self._end = end
+    def __init__(self, index: bytes, path: str) -> None:
+        self._index = index
+        self._position = 0
         self._path = path
 
     def _take(self, size: int, record: int) -> int:
         start = self._position
-        if start + size > self._end:
+        if start + size > len(self._index):
             raise PackError(f"index is damaged: record {record} runs past the index", self._path)
         self._position = start + size
         return start
 
     def _text(self, what: str, record: int) -> str:
-        (length,) = _LEN.unpack_from(self._view, self._take(_LEN.size, record))
+        (length,) = _LEN.unpack_from(self._index, self._take(_LEN.size, record))
         start = self._take(length, record)
         try:
-            return self._view[start : start + length].decode("utf-8")
+            return self._index[start : start + length].decode("utf-8")
         except UnicodeDecodeError:
             raise PackError(
                 f"index is damaged: {what} of record {record} is not UTF-8", self._path
@@ -309,17 +601,25 @@ class _IndexParser:
         asset_id = self._text("asset_id", number)
         asset_name = self._text("asset_name", number)
         kind = self._text("kind", number)
-        offset, size, digest = _PLACE.unpack_from(self._view, self._take(_PLACE.size, number))
+        offset, size, digest = _PLACE.unpack_from(self._index, self._take(_PLACE.size, number))
         return IndexEntry(asset_id, asset_name, kind, offset, size, digest.hex())
 
     def at_end(self) -> bool:
-        return self._position == self._end
+        return self._position == len(self._index)
 
 
-def _parse_header(view: mmap.mmap, file_size: int, path: str) -> tuple[int, int, int]:
-    """Check the header; return entry count, index offset and index size."""
+def _parse_header(pack: _PackFile) -> tuple[int, int, bytes]:
+    """Check the header; return entry count, index offset and the index's bytes.
+
+    Every size read is bounded by the file's size before it is read, so no header field (an
+    entry count of 2**60, an index of 2**63 bytes) drives an allocation.
+    """
+    path, file_size = pack.path, pack.size
+    if file_size < HEADER_SIZE:
+        raise PackError(f"truncated: {file_size} bytes, a pack header needs {HEADER_SIZE}", path)
+    head = pack.read(0, HEADER_SIZE)
     magic, version, reserved, count, index_offset, index_size, index_digest = _HEADER.unpack_from(
-        view, 0
+        head, 0
     )
     if magic != MAGIC:
         raise PackError("not a packer pack (bad magic)", path)
@@ -327,8 +627,8 @@ def _parse_header(view: mmap.mmap, file_size: int, path: str) -> tuple[int, int,
         raise PackError(
             f"unsupported pack format version {version} (this packer reads {FORMAT_VERSION})", path
         )
-    (header_check,) = _HEADER_CHECK.unpack_from(view, _HEADER.size)
-    if header_check != xxhash.xxh3_64_intdigest(view[: _HEADER.size]):
+    (header_check,) = _HEADER_CHECK.unpack_from(head, _HEADER.size)
+    if header_check != xxhash.xxh3_64_intdigest(head[: _HEADER.size]):
         raise PackError("header is damaged (checksum mismatch)", path)
     if reserved != 0:
         raise PackError("header is damaged (reserved field is not zero)", path)
@@ -341,19 +641,22 @@ def _parse_header(view: mmap.mmap, file_size: int, path: str) -> tuple[int, int,
         )
     if index_end < file_size:
         raise PackError(f"{file_size - index_end} unexpected bytes after the index", path)
-    if _digest(view, index_offset, index_end) != index_digest:
+    index = pack.read(index_offset, index_size)
+    if xxhash.xxh3_128_digest(index) != index_digest:
         raise PackError("index is damaged (checksum mismatch)", path)
-    return count, index_offset, index_size
+    return count, index_offset, index
 
 
-def _parse_index(view: mmap.mmap, file_size: int, path: str) -> tuple[IndexEntry, ...]:
+def _parse_index(pack: _PackFile) -> tuple[IndexEntry, ...]:
     """Check the header and the index: order, bounds and the canonical, non-overlapping layout."""
-    count, index_offset, index_size = _parse_header(view, file_size, path)
-    parser = _IndexParser(view, index_offset, index_offset + index_size, path)
+    path = pack.path
+    count, index_offset, index = _parse_header(pack)
+    parser = _IndexParser(index, path)
     entries: list[IndexEntry] = []
     previous: IndexEntry | None = None
     previous_end = HEADER_SIZE  # the header counts as the first occupied range
     names: dict[str, str] = {}
+    # Each record takes at least 44 bytes of the index, so a huge count ends at the index's end.
     for number in range(count):
         entry = parser.record(number)
         name = entry.asset_id
@@ -398,35 +701,46 @@ def _parse_index(view: mmap.mmap, file_size: int, path: str) -> tuple[IndexEntry
     return tuple(entries)
 
 
+def _check_blob(pack: _PackFile, entry: IndexEntry) -> None:
+    """Check one blob and the zero padding after it, read with ``pread``."""
+    end = entry.offset + entry.size
+    if pack.digest(entry.offset, end).hex() != entry.xxh3_128:
+        raise PackError("data is damaged (checksum mismatch)", pack.path, entry.asset_id)
+    padding = pack.read(end, _aligned(end) - end)
+    if padding.count(0) != len(padding):
+        raise PackError("padding after the blob is not zero", pack.path, entry.asset_id)
+
+
 class PackReader:
-    """A pack opened read-only through ``mmap``: lookups by id or name, checked on every read.
+    """A pack opened read-only: lookups by id or name, checked on every read.
 
-    Opening checks the header and the index (magic, version, checksums, order, layout) but not
-    the blobs, so opening a large pack stays cheap; each blob is checked when it is read, and
-    ``verify_pack`` checks them all.
+    Opening checks the header and the index (magic, version, checksums, order, layout) with
+    ``pread``, but not the blobs, so opening a large pack stays cheap; each blob is checked when
+    it is read, and ``verify_pack`` checks them all. Blobs are read from a memory map.
 
-    Attributes: ``path`` (as given), ``size`` (bytes), ``entries`` (IndexEntry tuple in pack
-    order) and ``asset_ids`` (the same order: sorted by the UTF-8 bytes of the id).
+    **SIGBUS**: a file truncated in place while a reader has it mapped makes the kernel kill the
+    process with SIGBUS when a page past the new end is touched. packer never truncates a pack
+    (it replaces one by rename, and a reader keeps reading the file it opened), so only another
+    program can. ``get`` checks the file's current size before touching the map, so a pack that
+    is already truncated raises ``PackError``; only a truncation racing a ``get`` in progress can
+    still end in SIGBUS. Code that must survive that reads with ``verify_pack``'s ``pread``.
+
+    Attributes: ``path`` (as given), ``size`` (bytes when opened), ``entries`` (IndexEntry tuple
+    in pack order) and ``asset_ids`` (the same order: sorted by the UTF-8 bytes of the id).
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._file = _PackFile(path)
         try:
-            with open(path, "rb") as handle:
-                file_size = os.fstat(handle.fileno()).st_size
-                if file_size < HEADER_SIZE:  # also keeps mmap away from an empty file
-                    raise PackError(
-                        f"truncated: {file_size} bytes, a pack header needs {HEADER_SIZE}", path
-                    )
-                # The map keeps its own reference to the file; the handle can close.
-                self._view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as err:
-            raise PackError(f"cannot open the pack: {err.strerror or err}", path) from err
-        self.size = len(self._view)
-        try:
-            self.entries = _parse_index(self._view, self.size, path)
+            self.size = self._file.size
+            self.entries = _parse_index(self._file)
+            try:
+                self._view = mmap.mmap(self._file.fd, self.size, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as err:  # ValueError: now shorter than it was
+                raise PackError(f"cannot map the pack: {err}", path) from err
         except BaseException:
-            self._view.close()
+            self._file.close()
             raise
         self.asset_ids = tuple(entry.asset_id for entry in self.entries)
         self._by_id = {entry.asset_id: entry for entry in self.entries}
@@ -447,21 +761,24 @@ class PackReader:
         return self._read(self._by_name[asset_name])
 
     def _read(self, entry: IndexEntry) -> bytes:
-        data = self._view[entry.offset : entry.offset + entry.size]
+        if self._file.fd < 0:
+            raise ValueError("the pack reader is closed")
+        end = entry.offset + entry.size
+        current = os.fstat(self._file.fd).st_size
+        if current < end:  # touching the map past the end would be SIGBUS
+            raise PackError(
+                f"truncated to {current} bytes since it was opened (the entry ends at {end})",
+                self.path,
+                entry.asset_id,
+            )
+        data = self._view[entry.offset : end]
         if xxhash.xxh3_128_hexdigest(data) != entry.xxh3_128:
             raise PackError("data is damaged (checksum mismatch)", self.path, entry.asset_id)
         return data
 
-    def _check_blob(self, entry: IndexEntry) -> None:
-        """Check one blob and the padding after it in place, without copying it out."""
-        end = entry.offset + entry.size
-        if _digest(self._view, entry.offset, end).hex() != entry.xxh3_128:
-            raise PackError("data is damaged (checksum mismatch)", self.path, entry.asset_id)
-        if not _is_zero(self._view, end, _aligned(end)):
-            raise PackError("padding after the blob is not zero", self.path, entry.asset_id)
-
     def close(self) -> None:
         self._view.close()
+        self._file.close()
 
     def __enter__(self) -> Self:
         return self
@@ -475,25 +792,43 @@ class PackReader:
         self.close()
 
 
+# --- The manifest and verify ------------------------------------------------------------------
+
+MANIFEST_LIMIT = GIB
+"""Largest manifest read (a million assets take about 250 MB): a link to a device or a runaway
+file in its place is refused, never read until memory runs out."""
+
 _MANIFEST_KEYS = ("format", "pack", "snapshot", "assets")
 _ASSET_KEYS = ("asset_id", "asset_name", "kind", "offset", "size", "xxh3_128")
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+def _shown(value: object) -> str:
+    """``repr`` cut short: a hostile manifest must not turn one error line into megabytes."""
+    return _SHORT.repr(value)
 
 
 def _load_manifest(path: str) -> tuple[bytes, dict[str, object]]:
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        # A size known up front is refused unread; read_regular still stops a file that grows.
+        if os.stat(path).st_size > MANIFEST_LIMIT:
+            raise FileTooLarge(errno.EFBIG, "larger than the limit", path)
+        raw = read_regular(path, MANIFEST_LIMIT)
     except FileNotFoundError:
         raise PackError("manifest not found", path) from None
+    except FileTooLarge:
+        raise PackError(
+            f"manifest is larger than the limit of {MANIFEST_LIMIT // GIB} GiB", path
+        ) from None
     except OSError as err:
         raise PackError(f"cannot read the manifest: {err.strerror or err}", path) from err
     try:
-        document = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PackError("manifest is not UTF-8", path) from None
-    except json.JSONDecodeError as err:
-        error = PackError(f"manifest is not valid JSON: {err.msg}", path)
-        error.line, error.col = err.lineno, err.colno
+        document = parse_json(raw)
+    except JsonTextError as err:
+        error = PackError(f"manifest is not valid JSON: {err.message}", path)
+        error.line, error.col = err.line, err.col
         raise error from None
     if not isinstance(document, dict) or tuple(document) != _MANIFEST_KEYS:
         raise PackError(f"manifest must be an object with keys {', '.join(_MANIFEST_KEYS)}", path)
@@ -509,9 +844,9 @@ def _compare_manifest(
     """
     version = document["format"]
     if type(version) is not int or version != FORMAT_VERSION:
-        raise PackError(f"manifest format is {version!r}, expected {FORMAT_VERSION}", path)
+        raise PackError(f"manifest format is {_shown(version)}, expected {FORMAT_VERSION}", path)
     if document["pack"] != pack_name:
-        raise PackError(f"manifest is for pack {document['pack']!r}, not {pack_name!r}", path)
+        raise PackError(f"manifest is for pack {_shown(document['pack'])}, not {pack_name!r}", path)
     snapshot = document["snapshot"]
     if not isinstance(snapshot, str):
         raise PackError("manifest snapshot must be a string", path)
@@ -526,7 +861,7 @@ def _compare_manifest(
             )
         if asset["asset_id"] != entry.asset_id:
             raise PackError(
-                f"manifest lists {asset['asset_id']!r} where the pack has this entry",
+                f"manifest lists {_shown(asset['asset_id'])} where the pack has this entry",
                 path,
                 entry.asset_id,
             )
@@ -534,7 +869,7 @@ def _compare_manifest(
             value, actual = asset[key], getattr(entry, key)
             if value != actual or type(value) is not type(actual):
                 raise PackError(
-                    f"manifest {key} {value!r} does not match the pack ({actual!r})",
+                    f"manifest {key} {_shown(value)} does not match the pack ({_shown(actual)})",
                     path,
                     entry.asset_id,
                 )
@@ -554,28 +889,41 @@ def _compare_manifest(
 def verify_pack(pack_path: str, manifest_path: str | None = None) -> VerifyResult:
     """Check a pack completely and its agreement with its manifest; raise on the first fault.
 
-    Checks, in order: the manifest can be read as the documented JSON shape; the pack's header
+    First, under the folder's commit lock, it finishes a commit a killed writer left half done
+    and opens the pack and reads the manifest, so the two are one pair even if a build commits
+    a new one meanwhile (a commit renames and unlinks files, it never writes into them). Then it
+    checks, in order: the manifest can be read as the documented JSON shape; the pack's header
     and index (magic, version, checksums, order by asset_id, blobs inside the data area and not
     overlapping); every blob's checksum and zero padding; then the manifest against the pack
     (format, pack name, every entry's fields in the same order) and finally that the manifest
-    is the exact text packer writes. The default manifest is the pack's sibling
+    is the exact text packer writes. The pack is read with ``pread``, never mapped, so a pack
+    truncated meanwhile is a ``PackError``. The default manifest is the pack's sibling
     ``<name>.manifest.json``.
     """
-    if not os.path.isfile(pack_path):
-        raise PackError("no such pack", pack_path)
     manifest = manifest_path if manifest_path is not None else default_manifest_path(pack_path)
-    raw, document = _load_manifest(manifest)
-    with PackReader(pack_path) as reader:
-        for entry in reader.entries:
-            reader._check_blob(entry)
-        size = reader.size
+    if not os.path.isdir(os.path.dirname(pack_path) or "."):
+        raise PackError("no such pack", pack_path)
+    with _commit_lock(pack_path):
+        _finish_commit(pack_path)
+        if not os.path.exists(pack_path):
+            raise PackError("no such pack", pack_path)
+        pack = _PackFile(pack_path)
+        try:
+            raw, document = _load_manifest(manifest)
+        except BaseException:
+            pack.close()
+            raise
+    with pack:
+        entries = _parse_index(pack)
+        for entry in entries:
+            _check_blob(pack, entry)
     pack_name = os.path.basename(pack_path)
-    snapshot = _compare_manifest(manifest, document, pack_name, reader.entries)
+    snapshot = _compare_manifest(manifest, document, pack_name, entries)
     position = 0
-    for chunk in _manifest_chunks(pack_name, snapshot, reader.entries):
+    for chunk in _manifest_chunks(pack_name, snapshot, entries):
         if not raw.startswith(chunk, position):
             break
         position += len(chunk)
     if position != len(raw):
         raise PackError("manifest is not in packer's canonical form (edited by hand?)", manifest)
-    return VerifyResult(entry_count=len(reader.entries), pack_size=size, manifest_path=manifest)
+    return VerifyResult(entry_count=len(entries), pack_size=pack.size, manifest_path=manifest)
