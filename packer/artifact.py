@@ -9,9 +9,11 @@ Imports: stdlib, xxhash, packer.fsutil.
 
 from __future__ import annotations
 
+import os
+
 import xxhash
 
-from packer.fsutil import write_disposable
+from packer.fsutil import open_regular, write_disposable
 
 HEADER_SIZE = 16
 """The xxh3_128 digest of the data, big-endian (its hex form is the manifest's ``xxh3_128``)."""
@@ -24,9 +26,9 @@ def write_artifact(path: str, data: bytes) -> None:
 def read_artifact(path: str) -> bytes | None:
     """The data of an intact artifact; None when it is missing or does not match its checksum."""
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(open_regular(path), "rb") as handle:
             stored = handle.read()
-    except OSError:
+    except OSError:  # missing, unreadable, or a special file put in its place
         return None
     data = stored[HEADER_SIZE:]
     if len(stored) < HEADER_SIZE or stored[:HEADER_SIZE] != xxhash.xxh3_128_digest(data):
@@ -37,9 +39,10 @@ def read_artifact(path: str) -> bytes | None:
 def artifact_digest(path: str) -> str:
     """The recorded xxh3_128 (hex) of an artifact's data, read from its header alone.
 
-    Raises OSError when the artifact is missing or too short to hold a header.
+    Raises OSError when the artifact is missing, not a regular file, or too short to hold a
+    header.
     """
-    with open(path, "rb") as handle:
+    with os.fdopen(open_regular(path), "rb") as handle:
         header = handle.read(HEADER_SIZE)
     if len(header) != HEADER_SIZE:
         raise OSError(f"{path}: not an artifact")

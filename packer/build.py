@@ -7,11 +7,12 @@ switched back, reuses bytes without running its kind. The cache is never an auth
 artifact carries the checksum of its bytes, and one that does not match (edited in place, torn)
 is ignored and rebuilt; without the cache the kind runs again and writes the same bytes.
 Imports: stdlib, pydantic, packer.artifact, packer.kinds, packer.plan, packer.hashing,
-packer.errors.
+packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from packer.artifact import read_artifact, write_artifact
 from packer.errors import InputError, KindError, PackerError
+from packer.fsutil import open_regular
 from packer.hashing import hash_bytes
 from packer.kinds.base import Kind, KindContext
 from packer.kinds.registry import get_kind, load_kinds
@@ -71,14 +73,20 @@ def _link(source: str, target: str) -> bool:
         os.link(source, temp)
     except OSError:
         return False
-    os.replace(temp, target)
+    try:
+        os.replace(temp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)  # a second name of a good file: never leave it behind
+        raise
     return True
 
 
 def read_checked_input(root: str, rel: str, expected: str) -> bytes:
     """An input's bytes, refused if they are not the bytes the snapshot hashed."""
     try:
-        with open(os.path.join(root, rel), "rb") as handle:
+        # open_regular: a FIFO or device swapped in after the scan fails the task, never blocks.
+        with os.fdopen(open_regular(os.path.join(root, rel)), "rb") as handle:
             data = handle.read()
     except OSError as err:
         raise InputError(f"cannot read input during build: {err.strerror}", rel) from None

@@ -8,13 +8,18 @@ content change is never missed, whatever mtimes say. No task has file_deps on wo
 the snapshot already hashed them, and doit's own checker trusts mtimes.
 
 Actions are module-level functions over plain data, so ``doit -n N`` can pickle them; they turn a
-``PackerError`` into doit's ``TaskFailed`` (one line, no traceback).
+``PackerError`` or an ``OSError`` (a full disk) into doit's ``TaskFailed``: one line naming the
+file, workspace-relative, no traceback. Task loading turns them into ``InvalidDodoFile``.
+
+Both entry points take the workspace's build lock while doit imports the dodo.py, before doit
+opens its record, and keep it until the process ends (``packer.doitdb``): builds of one
+workspace run one after the other.
 
 Two entry points:
 - ``workspace_tasks(__file__)``: the two-line dodo.py that ``packer init`` writes;
 - ``packer_tasks(workspace, prefix=...)``: add a workspace's tasks to a larger dodo.py.
 Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.workspace,
-packer.artifact, packer.fsutil, packer.hashing, packer.errors.
+packer.artifact, packer.doitdb, packer.fsutil, packer.jsontext, packer.errors.
 """
 
 from __future__ import annotations
@@ -30,16 +35,18 @@ from typing import Any
 
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
-from doit.exceptions import InvalidDodoFile, TaskFailed
+from doit.exceptions import InvalidDodoFile, TaskFailed, UnmetDependency
 from doit.loader import create_after
+from doit.reporter import ConsoleReporter
 from doit.task import Task
 
 from packer import api
 from packer.artifact import artifact_digest
 from packer.build import AssetJob, build_asset
-from packer.errors import PackerError
-from packer.fsutil import atomic_write
-from packer.hashing import hash_file
+from packer.doitdb import BACKEND, hold_until_exit, holding
+from packer.errors import PackerError, shown
+from packer.fsutil import KIB, atomic_write, read_regular
+from packer.jsontext import JsonTextError, parse_json
 from packer.pack import PackEntry, write_pack
 from packer.plan import BuildPlan, plan_build, with_dep_outputs
 from packer.workspace import Workspace, open_workspace
@@ -51,35 +58,49 @@ DOIT_DB = "doit.json"
 def doit_config(ws: Workspace) -> dict[str, Any]:
     """DOIT_CONFIG for a workspace's own dodo.py: doit's state lives under ``.packer/``.
 
-    The JSON backend is read once and written once per run, which beats the ``dbm.dumb``
-    that doit falls back to on most Pythons. ``pack`` (which task_deps on every asset) is the
-    default task: doit 0.37's ``doit forget`` without a task name reads the default tasks and
-    fails with a traceback when there are none (pydoit/doit PR #484).
+    packer's JSON backend (``packer.doitdb.RecordDB``) is read once per run and written only
+    when it changed, which beats the ``dbm.dumb`` that doit falls back to on most Pythons, and
+    a damaged record costs a rebuild instead of a failure. ``pack`` (which task_deps on every
+    asset) is the default task: doit 0.37's ``doit forget`` without a task name reads the
+    default tasks and fails with a traceback when there are none (pydoit/doit PR #484).
     """
     os.makedirs(ws.state_dir, exist_ok=True)
     return {
         "dep_file": os.path.join(ws.state_dir, DOIT_DB),
-        "backend": "json",
+        "backend": BACKEND,
         "default_tasks": ["pack"],
     }
+
+
+def _failure(err: PackerError | OSError, root: str) -> PackerError:
+    """``err`` as a PackerError naming its file workspace-relative where it lies inside ``root``
+    (an OSError, a full disk say, names the absolute path it was given)."""
+    if isinstance(err, OSError):
+        name = "" if err.filename is None else os.fsdecode(err.filename)
+        err = PackerError(err.strerror or str(err), name)
+    if os.path.isabs(err.path):
+        rel = os.path.relpath(err.path, root)
+        if rel != ".." and not rel.startswith(f"..{os.sep}"):
+            err.path = rel.replace(os.sep, "/")
+    return err
 
 
 def _run_asset(job: AssetJob) -> TaskFailed | None:
     try:
         build_asset(job)
-    except PackerError as err:
-        return TaskFailed(str(err))
+    except (PackerError, OSError) as err:
+        return TaskFailed(str(_failure(err, job.root)))
     return None
 
 
 def _run_pack(
-    pack_path: str, manifest_path: str, snapshot: str, entries: Sequence[PackEntry]
+    root: str, pack_path: str, manifest_path: str, snapshot: str, entries: Sequence[PackEntry]
 ) -> TaskFailed | None:
     try:
         os.makedirs(os.path.dirname(pack_path), exist_ok=True)
         write_pack(pack_path, manifest_path, snapshot, entries)
-    except PackerError as err:
-        return TaskFailed(str(err))
+    except (PackerError, OSError) as err:
+        return TaskFailed(str(_failure(err, root)))
     return None
 
 
@@ -230,10 +251,22 @@ class PackerTasks:
         frozen = _frozen_from_env() if self.frozen is None else self.frozen
         try:
             return plan_build(api.snapshot(self.ws, frozen=frozen))
-        except PackerError as err:
-            # doit prints these as "ERROR: ..." without a traceback and exits 3.
-            where = f" [{self.workspace}]" if self.prefix else ""
-            raise InvalidDodoFile(f"packer{where}: {err}") from None
+        except (PackerError, OSError) as err:
+            raise self._loading_error(err) from None
+
+    def _loading_error(self, err: PackerError | OSError) -> InvalidDodoFile:
+        """What doit prints, as ``ERROR: ...`` without a traceback (and exits 3), when this
+        workspace's tasks cannot be loaded."""
+        where = f" [{shown(self.workspace)}]" if self.prefix else ""
+        root = self._ws.root if self._ws is not None else os.path.abspath(self.workspace)
+        return InvalidDodoFile(f"packer{where}: {_failure(err, root)}")
+
+    def _hold_build_lock(self) -> None:
+        """Take the workspace's build lock for the rest of this process (see module doc)."""
+        try:
+            hold_until_exit(self.ws)
+        except (PackerError, OSError) as err:
+            raise self._loading_error(err) from None
 
     def _tasks(self) -> Iterator[Task]:
         with _bulk_load():
@@ -277,7 +310,12 @@ class PackerTasks:
             )
         yield Task(
             f"{self.prefix}pack",
-            [(_run_pack, [ws.pack_path, ws.manifest_path, plan.snapshot_fingerprint, entries])],
+            [
+                (
+                    _run_pack,
+                    [ws.root, ws.pack_path, ws.manifest_path, plan.snapshot_fingerprint, entries],
+                )
+            ],
             targets=[self.pack_path, self.manifest_path],
             task_dep=names,
             uptodate=[KeyUnchanged(plan.pack_key)],
@@ -303,8 +341,12 @@ def packer_tasks(
     packer's tasks are created once it has run. doit links a ``file_dep`` to the target of a
     task created that late only when the task is named, so with ``after`` a task that
     ``file_dep``s on ``pack_path`` also needs ``task_dep: ["<prefix>pack"]``.
+
+    Called while doit imports the dodo.py, it takes the workspace's build lock and keeps it
+    until the process ends, so that builds of one workspace serialize (a later one says on
+    stderr which process it waits for).
     """
-    return PackerTasks(
+    tasks = PackerTasks(
         workspace,
         prefix=prefix,
         frozen=frozen,
@@ -312,32 +354,38 @@ def packer_tasks(
         out_dir=out_dir,
         after=after,
     )
+    tasks._hold_build_lock()
+    return tasks
 
 
 def workspace_tasks(dodo_file: str) -> tuple[dict[str, Any], PackerTasks]:
-    """``DOIT_CONFIG`` and the task creator for the workspace holding ``dodo_file``."""
+    """``DOIT_CONFIG`` and the task creator for the workspace holding ``dodo_file`` (holding
+    its build lock, as ``packer_tasks`` does)."""
     folder = os.path.dirname(os.path.abspath(dodo_file))
     tasks = PackerTasks(os.path.relpath(folder))
+    tasks._hold_build_lock()
     try:
         config = doit_config(tasks.ws)
-    except PackerError as err:
-        raise InvalidDodoFile(f"packer: {err}") from None
+    except (PackerError, OSError) as err:
+        raise tasks._loading_error(err) from None
     return config, tasks
 
 
 LAST_BUILD = "last-build.json"
+_LAST_BUILD_LIMIT = 64 * KIB
 
 
-def _outputs_state(ws: Workspace) -> dict[str, list[int] | str | None]:
-    """What a full build leaves: the content of doit's record (which every doit run rewrites,
-    mostly with the same bytes), and the stat keys of the pack, the manifest and the artifacts
-    folder (whose ctime moves when an artifact is added, removed or replaced)."""
-    state: dict[str, list[int] | str | None] = {}
-    try:
-        state["doit"] = hash_file(os.path.join(ws.state_dir, DOIT_DB))
-    except OSError:
-        state["doit"] = None
-    for path in (ws.pack_path, ws.manifest_path, os.path.join(ws.out_dir, "assets")):
+def _outputs_state(ws: Workspace) -> dict[str, list[int] | None]:
+    """What a full build leaves: the stat keys of doit's record (replaced only when it changes,
+    so a plain ``doit`` that builds nothing leaves it as it is), the pack, the manifest and the
+    artifacts folder (whose ctime moves when an artifact is added, removed or replaced)."""
+    state: dict[str, list[int] | None] = {}
+    for path in (
+        os.path.join(ws.state_dir, DOIT_DB),
+        ws.pack_path,
+        ws.manifest_path,
+        os.path.join(ws.out_dir, "assets"),
+    ):
         try:
             st = os.stat(path)
         except OSError:
@@ -356,9 +404,8 @@ def _nothing_changed(ws: Workspace, plan: BuildPlan) -> bool:
     the build through doit again.
     """
     try:
-        with open(os.path.join(ws.state_dir, LAST_BUILD), "rb") as handle:
-            last = json.loads(handle.read())
-    except (OSError, ValueError):
+        last = parse_json(read_regular(ws.state_path(LAST_BUILD), _LAST_BUILD_LIMIT))
+    except (OSError, JsonTextError):
         return False
     state = _outputs_state(ws)
     return (
@@ -369,27 +416,56 @@ def _nothing_changed(ws: Workspace, plan: BuildPlan) -> bool:
     )
 
 
+class ErrorLineReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no types
+    """``packer build``'s reporter: doit's progress lines (``.  NAME``, ``-- NAME``), but a task
+    that failed as packer's actions fail (``TaskFailed``: a bad input, a full disk) is one
+    ``error: PATH: message`` line on stderr, as every other packer command reports, instead of
+    doit's report with its captured-output sections.
+
+    The tasks that then do not run (``UnmetDependency``, with ``--continue``) add nothing to
+    that line. Any other failure is a bug or doit's own error and keeps doit's full report.
+    """
+
+    desc = "doit's console output, a failed task as one error: line"
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        if isinstance(fail, TaskFailed):
+            sys.stderr.write(f"error: {fail.message}\n")
+        elif not isinstance(fail, UnmetDependency):
+            super().add_failure(task, fail)
+
+
 def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     """``packer build``: snapshot and plan first (errors exit 1), then doit with ``argv``.
 
-    A plain ``packer build`` (no doit arguments) whose plan matches the last successful one skips
-    doit entirely. doit's exit codes map onto packer's: 0 stays 0, a usage error (3) becomes 2,
-    any failure 1.
+    The whole build holds the workspace's build lock, taken before the snapshot. A plain
+    ``packer build`` (no doit arguments) whose plan matches the last successful one skips doit
+    entirely. doit's exit codes map onto packer's: 0 stays 0 (as does the None that doit's
+    ``clean``, ``forget`` and ``ignore`` return on success), a usage error (3) becomes 2, any
+    failure 1.
     """
-    with _bulk_load():
-        plan = plan_build(api.snapshot(ws, frozen=frozen))
-    if not argv and _nothing_changed(ws, plan):
-        sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
-        return 0
-    namespace = {
-        "DOIT_CONFIG": doit_config(ws),
-        "packer": PackerTasks(ws.root, plan=plan, state_dir=ws.state_dir, out_dir=ws.out_dir),
-    }
-    code = DoitMain(ModuleTaskLoader(namespace)).run(list(argv))
-    if code == 0 and not argv:
-        record = {"pack_key": plan.pack_key, "outputs": _outputs_state(ws)}
-        atomic_write(ws.state_path(LAST_BUILD), json.dumps(record).encode(), durable=False)
+    with holding(ws):
+        with _bulk_load():
+            plan = plan_build(api.snapshot(ws, frozen=frozen))
+        if not argv and _nothing_changed(ws, plan):
+            sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
+            return 0
+        namespace = {
+            "DOIT_CONFIG": {**doit_config(ws), "reporter": ErrorLineReporter},
+            "packer": PackerTasks(ws.root, plan=plan, state_dir=ws.state_dir, out_dir=ws.out_dir),
+        }
+        code = DoitMain(ModuleTaskLoader(namespace)).run(list(argv)) or 0
+        if code == 0 and not argv:
+            record = {"pack_key": plan.pack_key, "outputs": _outputs_state(ws)}
+            atomic_write(ws.state_path(LAST_BUILD), json.dumps(record).encode(), durable=False)
     return {0: 0, 3: 2}.get(code, 1)
 
 
-__all__ = ["PackerTasks", "doit_config", "packer_tasks", "run_doit", "workspace_tasks"]
+__all__ = [
+    "ErrorLineReporter",
+    "PackerTasks",
+    "doit_config",
+    "packer_tasks",
+    "run_doit",
+    "workspace_tasks",
+]

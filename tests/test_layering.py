@@ -113,11 +113,19 @@ ALLOWED: dict[str, set[str]] = {
         "packer.snapshot",
         "packer.workspace",
     },
+    # doit's record: the build lock that guards it, the backend that stores it.
+    "packer.doitdb": {
+        "packer.errors",
+        "packer.fsutil",
+        "packer.lane",
+        "packer.workspace",
+    },
     # The two shells: thin layers over the API (``packer`` is ``packer.api`` re-exported).
     "packer.doit": {
         "packer",
         "packer.artifact",
         "packer.build",
+        "packer.doitdb",
         "packer.errors",
         "packer.fsutil",
         "packer.hashing",
