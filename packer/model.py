@@ -10,7 +10,17 @@ import posixpath
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 REGISTRY_FORMAT = 1
 
@@ -22,6 +32,59 @@ ASSET_ID_PATTERN = r"^[0-9a-f]{16}$"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+LEADS_OUTSIDE = "leads outside the workspace"
+
+
+def path_problem(rel: str) -> str | None:
+    """Why ``rel`` is not a normalised workspace-relative POSIX path, or None when it is one.
+
+    The one rule for every path packer takes from a file or a command line and later joins to
+    the workspace root (inputs once resolved, registry paths, ``packer mv``, config folders):
+    no absolute path, no ``..``, ``.`` or empty segment, not the root itself, no NUL (the
+    operating system cannot take it) and no backslash (a folder separator elsewhere, so the
+    same text would name another file there). Only C-level string tests: the registry checks
+    every entry's path on every read.
+    """
+    if rel in ("", "."):
+        return "names the workspace root, not a path inside it"
+    if "\0" in rel:
+        return "holds a NUL byte"
+    if "\\" in rel:
+        return "holds a backslash (folders are separated by '/')"
+    wrapped = f"/{rel}/"
+    if rel[0] == "/" or "/../" in wrapped:
+        return LEADS_OUTSIDE
+    if "//" in wrapped or "/./" in wrapped:
+        return "is not normalised (an empty or '.' segment)"
+    return None
+
+
+def _no_nul(value: str) -> str:
+    # A NUL cannot reach a file name or a C API; refuse it where the name is read, with its field.
+    if "\0" in value:
+        raise ValueError("must not hold a NUL byte")
+    return value
+
+
+def _workspace_path(value: str) -> str:
+    problem = path_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+def _strict_int(value: object) -> object:
+    # JSON's true and 1.0 compare equal to 1 in Python; a format number is an integer.
+    if type(value) is not int:
+        raise PydanticCustomError("int_type", "Input should be an integer")
+    return value
+
+
+Name = Annotated[NonEmpty, AfterValidator(_no_nul)]
+"""A name people write (asset_name, an input, a dep): non-empty, no NUL."""
+
+WorkspacePath = Annotated[str, AfterValidator(_workspace_path)]
 
 
 class WorkspaceSection(BaseModel):
@@ -47,8 +110,11 @@ class WorkspaceSection(BaseModel):
     def _inside_workspace(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
         for item in (value,) if isinstance(value, str) else value:
             norm = posixpath.normpath(item)
-            if posixpath.isabs(item) or norm == ".." or norm.startswith("../"):
+            problem = None if norm == "." else path_problem(norm)
+            if problem == LEADS_OUTSIDE:
                 raise ValueError(f"{item!r} must be a folder inside the workspace")
+            if problem is not None:
+                raise ValueError(f"{item!r} {problem}")
         return value
 
 
@@ -70,17 +136,17 @@ class AssetDecl(BaseModel):
         json_schema_extra={"additionalProperties": False},
     )
 
-    asset_name: NonEmpty = Field(
+    asset_name: Name = Field(
         description="Unique name of the asset in the workspace; may change at any time."
     )
     kind: NonEmpty = Field(description="The processor: raw, text, json, image, audio or a plug-in.")
-    inputs: tuple[NonEmpty, ...] = Field(
+    inputs: tuple[Name, ...] = Field(
         min_length=1, description="Input files, relative to the asset folder."
     )
     params: dict[str, JsonValue] = Field(
         default_factory=dict, description="Options of the kind; validated by the kind."
     )
-    deps: tuple[NonEmpty, ...] = Field(
+    deps: tuple[Name, ...] = Field(
         default=(), description="asset_names of assets that must be built first."
     )
 
@@ -91,8 +157,8 @@ class RegistryEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     asset_id: Annotated[str, StringConstraints(pattern=ASSET_ID_PATTERN)]
-    asset_name: NonEmpty
-    path: NonEmpty
+    asset_name: Name
+    path: WorkspacePath
 
 
 class RegistryFile(BaseModel):
@@ -100,6 +166,6 @@ class RegistryFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal[1]
+    format: Annotated[Literal[1], BeforeValidator(_strict_int)]
     assets: tuple[RegistryEntry, ...]
     retired: tuple[Annotated[str, StringConstraints(pattern=ASSET_ID_PATTERN)], ...]

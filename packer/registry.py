@@ -3,7 +3,14 @@
 This module never writes the file (``packer.lane`` does). The canonical text is a pure function
 of the registry value: entries sorted by asset_id, fixed key order, two-space indent, trailing
 newline, and no field that every write changes, so two branches' registries merge line by line.
-Imports: stdlib, pydantic, packer.model, packer.hashing, packer.workspace, packer.errors.
+
+Reading is strict, since a registry that parses wrongly can retire or misplace identities: the
+file is read through ``fsutil.read_regular`` (no FIFO, device or folder, at most
+``REGISTRY_LIMIT``, 512 MiB, some millions of assets), parsed by ``jsontext.parse_json``
+(strict UTF-8 without a byte-order mark, no duplicate keys, depth and number limits), and every
+``path`` must be a normalised workspace-relative path (``model.path_problem``).
+Imports: stdlib, pydantic, packer.model, packer.hashing, packer.fsutil, packer.jsontext,
+packer.workspace, packer.errors.
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ from functools import cached_property
 from pydantic import ValidationError
 
 from packer.errors import ConflictError, RegistryError
+from packer.fsutil import MIB, read_regular
 from packer.hashing import hash_bytes
+from packer.jsontext import JsonTextError, parse_json
 from packer.model import REGISTRY_FORMAT, RegistryEntry, RegistryFile
 from packer.workspace import REGISTRY_FILE
+
+REGISTRY_LIMIT = 512 * MIB
 
 
 @dataclass(frozen=True)
@@ -89,11 +100,9 @@ def render(registry: Registry) -> bytes:
 def parse(text: bytes, path: str = REGISTRY_FILE) -> Registry:
     """Parse and check registry text; anything hand-broken is a RegistryError naming ``path``."""
     try:
-        raw = json.loads(text)
-    except UnicodeDecodeError as err:
-        raise RegistryError(f"not UTF-8 text ({err.reason})", path) from None
-    except json.JSONDecodeError as err:
-        raise RegistryError(f"invalid JSON: {err.msg}", path, err.lineno, err.colno) from None
+        raw = parse_json(text)
+    except JsonTextError as err:
+        raise RegistryError(f"invalid JSON: {err.message}", path, err.line, err.col) from None
     try:
         data = RegistryFile.model_validate(raw)
     except ValidationError as err:
@@ -131,11 +140,21 @@ def read_registry(path: str, display: str = REGISTRY_FILE) -> tuple[Registry, st
     A missing file is an empty registry (a fresh clone before the first sync).
     """
     try:
-        with open(path, "rb") as handle:
-            text = handle.read()
+        text = read_registry_text(path, display)
     except FileNotFoundError:
         return Registry(), hash_bytes(b"")
     return parse(text, display), hash_bytes(text)
+
+
+def read_registry_text(path: str, display: str) -> bytes:
+    """The bytes of a registry file; FileNotFoundError when there is none, and RegistryError
+    naming ``display`` when it cannot be read (a special file, too large, no permission)."""
+    try:
+        return read_regular(path, REGISTRY_LIMIT)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise RegistryError(f"cannot read: {err.strerror}", display) from None
 
 
 # --- three-way merge (the git merge driver) ---------------------------------------------------

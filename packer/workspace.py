@@ -3,7 +3,12 @@
 The root is found like git finds its own: the nearest folder, from the start folder upward, that
 holds packer.toml (or the folder given with ``-C``). Every other path packer uses is derived here,
 so no other module spells ``.packer`` or ``build``.
-Imports: stdlib, packer.model, packer.errors.
+
+packer.toml is read through ``fsutil.read_regular`` with a limit of ``CONFIG_LIMIT`` (1 MiB): a
+FIFO, a device or a folder in its place is refused without blocking, and no config is read
+past the limit. Asset roots may nest (``assets = ["assets", "assets/sprites"]``): the scan
+walks a root inside another once, as a root of its own.
+Imports: stdlib, packer.model, packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from packer.errors import ConfigError
+from packer.fsutil import MIB, read_regular
 from packer.model import Config
 
 CONFIG_FILE = "packer.toml"
 REGISTRY_FILE = "registry.json"
 STATE_DIR = ".packer"
+CONFIG_LIMIT = 1 * MIB
 
 
 @dataclass(frozen=True)
@@ -73,17 +80,28 @@ class Workspace:
 
     def state_path(self, name: str) -> str:
         """A file under ``.packer/``, creating the folder on first use."""
-        os.makedirs(self.state_dir, exist_ok=True)
+        try:
+            os.makedirs(self.state_dir, exist_ok=True)
+        except OSError as err:
+            # Most often a file of that name: say which path packer needs as its state folder.
+            reason = "exists and is not a folder" if isinstance(err, FileExistsError) else None
+            raise ConfigError(
+                f"cannot use it as packer's state folder: {reason or err.strerror}",
+                self.relpath(self.state_dir),
+            ) from None
         return os.path.join(self.state_dir, name)
 
 
 def load_config(root: str) -> Config:
     path = os.path.join(root, CONFIG_FILE)
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        data = tomllib.loads(read_regular(path, CONFIG_LIMIT).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError("no packer.toml here", CONFIG_FILE) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", CONFIG_FILE) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text ({err.reason})", CONFIG_FILE) from None
     except tomllib.TOMLDecodeError as err:
         line, col = _toml_position(str(err))
         raise ConfigError(f"invalid TOML: {err}", CONFIG_FILE, line, col) from None
@@ -106,7 +124,9 @@ def _toml_position(message: str) -> tuple[int | None, int | None]:
 def find_root(start: str) -> str:
     folder = os.path.abspath(start)
     while True:
-        if os.path.isfile(os.path.join(folder, CONFIG_FILE)):
+        # exists, not isfile: a FIFO or a folder named packer.toml is this workspace's config,
+        # refused by load_config with its reason rather than passed over for a parent's.
+        if os.path.exists(os.path.join(folder, CONFIG_FILE)):
             return folder
         parent = os.path.dirname(folder)
         if parent == folder:
