@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import BinaryIO
 
 import xxhash
 
@@ -22,13 +23,21 @@ def hash_bytes(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def hash_file(path: str) -> str:
-    """xxh3_128 of a file's content, read in chunks so large inputs stay cheap in memory."""
+def hash_stream(handle: BinaryIO) -> str:
+    """xxh3_128 of what is left to read in ``handle``, read in chunks so large inputs stay
+    cheap in memory. The caller opens the file (through ``fsutil.open_regular`` for inputs, so
+    that a FIFO or a device is never read)."""
     hasher = xxhash.xxh3_128()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            hasher.update(chunk)
+    while chunk := handle.read(_CHUNK):
+        hasher.update(chunk)
     return hasher.hexdigest()
+
+
+def hash_file(path: str) -> str:
+    """xxh3_128 of a file packer itself wrote (doit's record): opened as it is, so not for a
+    path a user controls; those go through ``hash_stream`` on a guarded descriptor."""
+    with open(path, "rb") as handle:
+        return hash_stream(handle)
 
 
 def hash_parts(parts: Iterable[str]) -> str:

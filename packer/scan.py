@@ -8,12 +8,31 @@ stop a registry sync; the rest (kind, params, inputs, deps) only stop a build.
 With a ``StatCache`` (a build's snapshot passes one), an asset.json whose stat is unchanged is
 not read again: its hash comes from the stat cache and its parsed declaration from the decl
 cache, which is keyed by (folder, content hash) and so can never serve a stale declaration.
+
+Nothing outside the workspace is read through it. The rule is the resolved path: a file or
+folder is used only if its real path is under the workspace root's real path, so a link that
+stays inside the workspace is followed and one that leads out is refused. It stays cheap at
+10,000s of assets because the walk never descends into a folder link (such a folder is not
+scanned at all), and every asset root and every folder on its way is resolved once per scan:
+so an asset folder is known to be inside, and a plain input name (no ``/``) needs only the
+lstat it gets anyway, resolved further only when it is itself a link. An input name with ``/``
+has the folders on its way that are not the asset folder's own checked, each once per scan.
+An asset.json that is a link (the walk sees that without a system call) is resolved too.
+
+Inputs are only statted here, never opened: a FIFO, device, socket or folder is refused as "not
+a file". asset.json is read through ``fsutil.read_regular`` (no blocking open of a special
+file) up to ``ASSET_FILE_LIMIT`` (1 MiB) and parsed by ``jsontext.parse_json`` (depth, number
+and encoding limits). An unreadable folder in the walk (permission denied, a path longer than
+the system takes) is a problem naming it, and it hides identities, so it blocks a sync.
 Imports: stdlib, pydantic, packer.model, packer.workspace, packer.kinds.base, packer.hashing,
-packer.statcache, packer.fsutil, packer.errors.
+packer.statcache, packer.fsutil, packer.jsontext, packer.errors.
 """
 
 from __future__ import annotations
 
+import bisect
+import errno
+import itertools
 import json
 import marshal
 import os
@@ -34,14 +53,17 @@ from packer.errors import (
     PackerError,
     UnknownKindError,
 )
-from packer.fsutil import atomic_write
+from packer.fsutil import MIB, atomic_write, read_regular
 from packer.hashing import canonical_json, hash_bytes
+from packer.jsontext import JsonTextError, parse_json
 from packer.kinds.base import Kind
-from packer.model import REGISTRY_OWNED_FIELDS, AssetDecl
-from packer.statcache import FileStat, StatCache
-from packer.workspace import Workspace
+from packer.model import REGISTRY_OWNED_FIELDS, AssetDecl, path_problem
+from packer.statcache import CACHE_FILE_LIMIT, FileStat, StatCache
+from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace
 
 ASSET_FILE = "asset.json"
+ASSET_FILE_LIMIT = 1 * MIB
+"""asset.json files larger than this are refused: authoring intent is a few hundred bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +125,12 @@ def _key_position(text: str, key: str) -> tuple[int | None, int | None]:
 def parse_declaration(raw: bytes, display: str) -> AssetDecl:
     """Parse asset.json bytes into a declaration; errors name ``display`` and a position."""
     try:
-        text = raw.decode("utf-8")
-        data = json.loads(text)
-    except UnicodeDecodeError as err:
-        raise DeclError(f"not UTF-8 text ({err.reason})", display) from None
-    except json.JSONDecodeError as err:
-        raise DeclError(f"invalid JSON: {err.msg}", display, err.lineno, err.colno) from None
+        data = parse_json(raw)
+    except JsonTextError as err:
+        raise DeclError(f"invalid JSON: {err.message}", display, err.line, err.col) from None
     if not isinstance(data, dict):
         raise DeclError("must be a JSON object", display, 1, 1)
+    text = raw.decode("utf-8")  # parse_json has checked it is UTF-8; the text gives positions
     for owned in REGISTRY_OWNED_FIELDS:
         if owned in data:
             line, col = _key_position(text, owned)
@@ -134,47 +154,154 @@ def parse_declaration(raw: bytes, display: str) -> AssetDecl:
         raise DeclError(message, display, line, col, field=".".join(loc)) from None
 
 
-def _walk(ws: Workspace) -> list[str]:
-    """Workspace-relative folders that hold an asset.json, sorted.
+def _real_rel(real_base: str, real: str) -> str | None:
+    """The workspace-relative path of a resolved absolute path ("." for the root), or None
+    when it is outside the workspace. ``real_base`` is the root's real path and a separator."""
+    if real + os.sep == real_base:
+        return "."
+    if real.startswith(real_base):
+        return real[len(real_base) :].replace(os.sep, "/")
+    return None
 
-    Paths are built by string concatenation: ``os.path.join`` per folder is a measurable part
-    of a no-op build at 10,000 assets.
+
+def _within(rel: str, folder: str) -> bool:
+    """Whether workspace-relative ``rel`` is ``folder`` or below it."""
+    return folder in (".", rel) or rel.startswith(folder + "/")
+
+
+def _real_roots(ws: Workspace, real_base: str) -> list[str]:
+    """The asset roots' resolved workspace-relative paths, in the order of ``asset_roots``.
+
+    Refuses a root that is missing, one that a link on its way leads out of the workspace, and
+    one that a link makes an alias of (or a folder inside) another root, whose assets the scan
+    would then find twice under two paths.
     """
-    found: list[str] = []
-    skip = {ws.out_rel}
-    base = os.path.join(ws.root, "")
-    stack: list[str] = []
+    real_roots: list[str] = []
     for root in ws.asset_roots:
         if not os.path.isdir(ws.abspath(root)):
             raise ConfigError(
-                f"asset folder {root!r} does not exist", "packer.toml", field="workspace.assets"
+                f"asset folder {root!r} does not exist", CONFIG_FILE, field="workspace.assets"
             )
-        stack.append("" if root == "." else root + "/")
+        parts = [] if root == "." else root.split("/")
+        real = "."
+        # Each folder on the way, not only the last: the scan relies on every folder that an
+        # asset folder's path passes through resolving inside (see _Scanner._leaves_by_link).
+        for end in range(len(parts), 0, -1):
+            resolved = _real_rel(real_base, os.path.realpath(ws.abspath("/".join(parts[:end]))))
+            if resolved is None:
+                raise ConfigError(
+                    f"asset folder {root!r} reaches outside the workspace through a link",
+                    CONFIG_FILE,
+                    field="workspace.assets",
+                )
+            if end == len(parts):
+                real = resolved
+        real_roots.append(real)
+    pairs = zip(ws.asset_roots, real_roots, strict=True)
+    for (root, real), (other, other_real) in itertools.permutations(pairs, 2):
+        if _within(real, other_real) and not _within(root, other):
+            raise ConfigError(
+                f"asset folder {root!r} is {other!r} or inside it through a link; list one of them",
+                CONFIG_FILE,
+                field="workspace.assets",
+            )
+    return real_roots
+
+
+_OWN_FILES = {CONFIG_FILE: "the workspace's config", REGISTRY_FILE: "the workspace's registry"}
+
+
+def _check_out(ws: Workspace, real_base: str, real_roots: list[str], found: list[str]) -> None:
+    """Refuse an output folder that is, or holds, what a build must never write over: the
+    workspace's own files or an asset folder (the scan skips the output folder, so an asset
+    there would look deleted and its id be retired). Links are resolved first: an output
+    folder that links to an asset folder is found among the scanned folders (``found``, sorted)
+    by bisection. Registered assets in it are refused by ``api`` (they show as missing)."""
+    out = _real_rel(real_base, os.path.realpath(ws.out_dir))
+    if out is None:
+        return  # outputs outside the workspace (a host graph's out_dir): nothing of it there
+    roots = zip(ws.asset_roots, real_roots, strict=True)
+    if out == ".":
+        problem = "is the workspace root, which holds packer.toml and registry.json"
+    elif out in _OWN_FILES:
+        problem = f"is {_OWN_FILES[out]}, not a folder for outputs"
+    elif held := [root for root, real in roots if _within(real, out)]:
+        problem = f"is or holds the asset folder {held[0]!r}"
+    elif os.path.lexists(os.path.join(ws.out_dir, ASSET_FILE)):
+        problem = f"is an asset folder (it holds {ASSET_FILE})"
+    elif (at := _first_within(found, out)) is not None:
+        problem = f"is or holds the asset folder {at!r}"
+    else:
+        return
+    raise ConfigError(
+        f"{ws.config.workspace.out!r} {problem}; choose another output folder",
+        CONFIG_FILE,
+        field="workspace.out",
+    )
+
+
+def _first_within(folders: list[str], folder: str) -> str | None:
+    """The first of sorted ``folders`` that is ``folder`` or below it (they sort together)."""
+    for candidate in (folder, folder + "/"):
+        index = bisect.bisect_left(folders, candidate)
+        if index < len(folders) and _within(folders[index], folder):
+            return folders[index]
+    return None
+
+
+@dataclass(frozen=True)
+class _Walked:
+    folders: list[str]
+    """Workspace-relative folders that hold an asset.json, sorted."""
+    linked: set[str]
+    """Those of them whose asset.json is a symbolic link."""
+    unreadable: list[PackerError]
+    """Folders the walk could not list."""
+
+
+def _walk(ws: Workspace, real_base: str) -> _Walked:
+    """Find every asset.json under the asset roots, never entering a folder link.
+
+    Paths are built by string concatenation: ``os.path.join`` per folder is a measurable part
+    of a no-op build at 10,000 assets. A root inside another root is skipped by the outer walk
+    and walked as itself, so every asset is found once.
+    """
+    real_roots = _real_roots(ws, real_base)
+    found: list[str] = []
+    linked: set[str] = set()
+    unreadable: list[PackerError] = []
+    skip = {ws.out_rel, *ws.asset_roots}
+    base = os.path.join(ws.root, "")
+    stack = ["" if root == "." else root + "/" for root in ws.asset_roots]
     while stack:
         prefix = stack.pop()
-        with os.scandir(base + prefix if prefix else ws.root) as entries:
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                if name == ASSET_FILE:
-                    found.append(prefix[:-1] if prefix else ".")
-                elif entry.is_dir(follow_symlinks=False) and prefix + name not in skip:
-                    stack.append(prefix + name + "/")
+        try:
+            with os.scandir(base + prefix if prefix else ws.root) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name[0] == ".":
+                        continue
+                    if name == ASSET_FILE:
+                        found.append(prefix[:-1] if prefix else ".")
+                        if entry.is_symlink():  # from the directory entry: no system call
+                            linked.add(found[-1])
+                    elif entry.is_dir(follow_symlinks=False) and prefix + name not in skip:
+                        stack.append(prefix + name + "/")
+        except OSError as err:
+            unreadable.append(
+                PackerError(f"cannot read folder: {err.strerror}", prefix[:-1] or ".")
+            )
     found.sort()
-    return found
+    _check_out(ws, real_base, real_roots, found)
+    return _Walked(found, linked, unreadable)
 
 
 def _resolve_input(folder: str, name: str) -> str | None:
     """Workspace-relative path of an input, or None when it escapes the workspace."""
     if "/" not in name and "\\" not in name and name not in (".", ".."):
         return name if folder == "." else f"{folder}/{name}"  # the common case, kept cheap
-    if posixpath.isabs(name) or "\\" in name:
-        return None
     rel = posixpath.normpath(posixpath.join(folder, name))
-    if rel == ".." or rel.startswith("../"):
-        return None
-    return rel
+    return None if path_problem(rel) else rel
 
 
 DECL_CACHE_FILE = "decls"
@@ -188,19 +315,23 @@ class _DeclCache:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._old: dict[str, _CachedDecl] = {}
         try:
-            with open(path, "rb") as handle:
-                version, entries = marshal.load(handle)
-            self._old: dict[str, _CachedDecl] = entries if version == _DECL_CACHE_VERSION else {}
+            # A special or oversized file is refused unread, a broken one fails to load: either
+            # way the cache is empty and the declarations are parsed again.
+            version, entries = marshal.loads(read_regular(path, CACHE_FILE_LIMIT))
         except (OSError, EOFError, ValueError, TypeError):
-            self._old = {}
+            pass
+        else:
+            if version == _DECL_CACHE_VERSION and isinstance(entries, dict):
+                self._old = entries
         self._new: dict[str, _CachedDecl] = {}
 
     def get(self, folder: str, digest: str, kinds: Mapping[str, Kind]) -> Declaration | None:
         key = f"{folder}\0{digest}"
         entry = self._old.get(key)
-        if entry is None:
-            return None
+        if type(entry) is not tuple or len(entry) != 7:
+            return None  # absent, or not of packer's making: parse the file instead
         name, kind, declared, deps, kind_version, params_json, inputs = entry
         known = kinds.get(kind)
         if known is None or known.version != kind_version:
@@ -246,11 +377,13 @@ def _check_params(
 class _Scanner:
     """One walk: collects declarations, problems and input stats."""
 
-    def __init__(self, ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None) -> None:
+    def __init__(
+        self, ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None, real_base: str
+    ) -> None:
         self.ws = ws
         self.kinds = kinds
         self.base = os.path.join(ws.root, "")
-        self.real_base = os.path.join(os.path.realpath(ws.root), "")
+        self.real_base = real_base
         self.stat_cache = cache
         self.decl_cache = _DeclCache(ws.state_path(DECL_CACHE_FILE)) if cache else None
         self.decls: list[Declaration] = []
@@ -260,18 +393,27 @@ class _Scanner:
         self.stats: dict[str, FileStat] = {}
         # Most assets of a kind share their params (often none): validate each distinct set once.
         self.params_seen: dict[tuple[str, str], tuple[str, PackerError | None]] = {}
+        # Folders off an asset folder's own path that inputs pass through: whether each stays
+        # inside the workspace (checked once per scan however many inputs pass through it).
+        self.folder_inside: dict[str, bool] = {}
 
-    def folder(self, folder: str) -> None:
+    def folder(self, folder: str, linked: bool) -> None:
+        """Check the asset folder ``folder``; ``linked`` when its asset.json is a link."""
         display = ASSET_FILE if folder == "." else f"{folder}/{ASSET_FILE}"
         try:
+            unusable = path_problem(folder)
+            if unusable is not None:
+                # The registry refuses such a path, so registering it would break the registry.
+                raise DeclError(f"cannot be registered: its folder path {unusable}", display)
+            if linked and self._outside(display):
+                raise DeclError(f"{ASSET_FILE} links outside the workspace", display)
             st = FileStat.of(os.stat(self.base + display)) if self.stat_cache else None
             cached = self._cached_declaration(folder, display, st)
             if cached is not None:
                 self.decls.append(cached)
                 self._stat_inputs(cached, display)
                 return
-            with open(self.base + display, "rb") as handle:
-                raw = handle.read()
+            raw = read_regular(self.base + display, ASSET_FILE_LIMIT)
             digest = hash_bytes(raw)
             if self.stat_cache is not None and st is not None:
                 # The stat was taken before reading: a write after it changes the stat, so the
@@ -341,29 +483,71 @@ class _Scanner:
             self.decl_cache.put(d)
         self._stat_inputs(d, display)
 
+    def _outside(self, rel: str) -> bool:
+        """Whether ``rel`` resolves (links followed) to a path outside the workspace."""
+        return _real_rel(self.real_base, os.path.realpath(self.base + rel)) is None
+
+    def _leaves_by_link(self, folder: str, rel: str) -> bool:
+        """Whether a folder on the way to input ``rel`` of asset ``folder`` is a link out.
+
+        The folders on the asset folder's own path are inside already (the roots and the
+        folders on their way are resolved once per scan, and the walk enters no folder link),
+        so only the others are checked: each with an lstat, resolved if it is a link. Checked
+        in order from the root, so each one's parent is known to resolve inside.
+        """
+        parts = rel.split("/")[:-1]
+        own = [] if folder == "." else folder.split("/")
+        shared = 0
+        while shared < min(len(parts), len(own)) and parts[shared] == own[shared]:
+            shared += 1
+        for end in range(shared + 1, len(parts) + 1):
+            sub = "/".join(parts[:end])
+            inside = self.folder_inside.get(sub)
+            if inside is None:
+                inside = self.folder_inside[sub] = not self._is_link_out(sub)
+            if not inside:
+                return True
+        return False
+
+    def _is_link_out(self, rel: str) -> bool:
+        try:
+            if not stat.S_ISLNK(os.lstat(self.base + rel).st_mode):
+                return False
+        except OSError:
+            return False  # nothing there: the input itself is then reported missing
+        return self._outside(rel)
+
     def _stat_inputs(self, d: Declaration, display: str) -> None:
         for index, name in enumerate(d.declared_inputs):
             rel = _resolve_input(d.path, name)
             if rel is None:
                 continue  # reported with the declaration
             field = f"inputs.{index}"
+            if "/" in name and self._leaves_by_link(d.path, rel):
+                self.problems.append(
+                    InputError(
+                        f"input {name!r} reaches outside the workspace through a link",
+                        display,
+                        field=field,
+                    )
+                )
+                continue
             try:
                 st = os.lstat(self.base + rel)
                 if stat.S_ISLNK(st.st_mode):
                     # A link may point anywhere: follow it only to a file inside the workspace.
-                    target = os.path.realpath(self.base + rel)
-                    if not target.startswith(self.real_base):
+                    if self._outside(rel):
                         self.problems.append(
                             InputError(
                                 f"input {name!r} links outside the workspace", display, field=field
                             )
                         )
                         continue
-                    st = os.stat(target)
-            except OSError:
-                self.problems.append(
-                    InputError(f"input {name!r} does not exist", display, field=field)
-                )
+                    st = os.stat(self.base + rel)
+            except OSError as err:
+                missing = err.errno in (errno.ENOENT, errno.ENOTDIR)
+                reason = "does not exist" if missing else f"cannot be read: {err.strerror}"
+                self.problems.append(InputError(f"input {name!r} {reason}", display, field=field))
                 continue
             if not stat.S_ISREG(st.st_mode):
                 self.problems.append(
@@ -391,9 +575,12 @@ class _Scanner:
 
 def scan(ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None = None) -> ScanResult:
     """Walk the workspace and check every asset.json; with ``cache``, reuse unchanged work."""
-    scanner = _Scanner(ws, kinds, cache)
-    for folder in _walk(ws):
-        scanner.folder(folder)
+    real_base = os.path.join(os.path.realpath(ws.root), "")
+    walked = _walk(ws, real_base)
+    scanner = _Scanner(ws, kinds, cache, real_base)
+    scanner.broken.extend(walked.unreadable)
+    for folder in walked.folders:
+        scanner.folder(folder, folder in walked.linked)
     return scanner.result()
 
 

@@ -4,8 +4,11 @@ Keyed by workspace-relative path; an entry holds (size, mtime_ns, ctime_ns, inod
 It never decides alone: ctime changes whenever a file's content or mtime is written (so a content
 change with size and mtime put back is still seen), a file touched within ``RACY_NS`` of the
 scan is never recorded (git's "racily clean" rule: a write in the same clock tick as the
-recording could otherwise go unseen), and deleting the cache only costs hashing again.
-Imports: stdlib, packer.hashing, packer.fsutil.
+recording could otherwise go unseen), and deleting the cache only costs hashing again. The cache
+file is read through ``fsutil.read_regular``: a special, oversized or broken one is ignored.
+Inputs are hashed through ``fsutil.open_regular``: one replaced by a FIFO or a device since the
+scan statted it is refused, never read.
+Imports: stdlib, packer.hashing, packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import os
 import time
 from typing import NamedTuple
 
-from packer.fsutil import atomic_write
-from packer.hashing import hash_file
+from packer.errors import InputError
+from packer.fsutil import MIB, atomic_write, open_regular, read_regular
+from packer.hashing import hash_stream
 
 _VERSION = 2
 RACY_NS = 2_000_000_000
+CACHE_FILE_LIMIT = 256 * MIB
+"""Cache files (this one, the decl cache) larger than this are ignored unread; 100,000 assets
+need about 25 MiB."""
 
 _Entry = tuple[int, int, int, int, str]
 
@@ -52,8 +59,7 @@ class StatCache:
     @staticmethod
     def _load(path: str) -> dict[str, _Entry]:
         try:
-            with open(path, "rb") as handle:
-                version, entries = marshal.load(handle)
+            version, entries = marshal.loads(read_regular(path, CACHE_FILE_LIMIT))
         except (OSError, EOFError, ValueError, TypeError):
             return {}
         return entries if version == _VERSION and isinstance(entries, dict) else {}
@@ -61,7 +67,8 @@ class StatCache:
     def cached(self, rel: str, st: FileStat) -> str | None:
         """The recorded hash of ``rel`` if its stat is unchanged, else None."""
         entry = self._old.get(rel)
-        if entry is not None and entry[:4] == st:
+        # The type test keeps an entry not of packer's making (a hand-made cache) from being used.
+        if type(entry) is tuple and len(entry) == 5 and entry[:4] == st and type(entry[4]) is str:
             self._keep(rel, st, entry[4])
             return entry[4]
         return None
@@ -75,10 +82,18 @@ class StatCache:
             self._new[rel] = (*st, digest)
 
     def hash(self, rel: str, abspath: str, st: FileStat) -> str:
-        """The hash of a file: from the cache when its stat is unchanged, else read and hashed."""
+        """The hash of a file: from the cache when its stat is unchanged, else read and hashed.
+
+        A file that cannot be read now (removed since it was statted, or replaced by a FIFO or
+        a device, refused unopened) is an InputError naming it.
+        """
         digest = self.cached(rel, st)
         if digest is None:
-            digest = hash_file(abspath)
+            try:
+                with os.fdopen(open_regular(abspath), "rb") as handle:
+                    digest = hash_stream(handle)
+            except OSError as err:
+                raise InputError(f"cannot read input: {err.strerror}", rel) from None
             self._keep(rel, st, digest)
         return digest
 
