@@ -21,10 +21,10 @@ from packer.errors import ConfigError, PackerError, RegistryError
 from packer.fsutil import atomic_write
 from packer.kinds.registry import load_kinds
 from packer.lane import Lane
-from packer.model import AssetDecl, WorkspaceSection
+from packer.model import LEADS_OUTSIDE, AssetDecl, WorkspaceSection, path_problem
 from packer.plan import MovedAsset, Status, drift_errors, reconcile, sync_registry
-from packer.registry import Registry, merge, parse, render
-from packer.scan import ASSET_FILE, scan
+from packer.registry import Registry, merge, parse, read_registry_text, render
+from packer.scan import ASSET_FILE, ScanResult, scan
 from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
 from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, open_workspace
 
@@ -52,7 +52,9 @@ def init(directory: str, name: str | None = None) -> Workspace:
     atomic_write(os.path.join(root, CONFIG_FILE), toml.encode())
     ws = open_workspace(root, search_up=False)
     with Lane(ws).hold() as lane:
-        lane.write(Registry())
+        # A registry already there (packer.toml lost, a fresh clone) keeps its identities, and
+        # one that is broken or not a file is refused, never replaced.
+        lane.write(lane.read()[0])
     _write_if_absent(os.path.join(root, "dodo.py"), _DODO)
     _append_lines(os.path.join(root, ".gitignore"), [".packer/", "/build/", ".*.tmp-*"])
     _append_lines(os.path.join(root, ".gitattributes"), [GITATTRIBUTES_LINE])
@@ -87,7 +89,7 @@ def snapshot(ws: Workspace, *, frozen: bool = False) -> Snapshot:
         cache = open_stat_cache(ws)
         registry, registry_hash = lane.read()
         result = scan(ws, kinds, cache)
-        status = reconcile(registry, result)
+        status = _reconcile(ws, registry, result)
         if not status.in_sync:
             if frozen:
                 raise drift_errors(status)[0]
@@ -96,10 +98,26 @@ def snapshot(ws: Workspace, *, frozen: bool = False) -> Snapshot:
         return take_snapshot(ws, registry, registry_hash, result, cache)
 
 
+def _reconcile(ws: Workspace, registry: Registry, result: ScanResult) -> Status:
+    """``plan.reconcile``, refusing an output folder that holds a registered asset: the scan
+    skips the output folder, so the asset would look deleted and a sync would retire its id."""
+    status = reconcile(registry, result)
+    out = ws.out_rel
+    for gone in status.missing:
+        if gone.path == out or gone.path.startswith(out + "/"):
+            raise ConfigError(
+                f"{ws.config.workspace.out!r} holds the registered asset {gone.asset_id} "
+                f"({gone.path}); choose another output folder",
+                CONFIG_FILE,
+                field="workspace.out",
+            )
+    return status
+
+
 def status(ws: Workspace) -> Status:
     with Lane(ws).hold() as lane:
         registry, _ = lane.read()
-        return reconcile(registry, scan(ws, load_kinds()))
+        return _reconcile(ws, registry, scan(ws, load_kinds()))
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,7 @@ def sync(ws: Workspace, *, dry_run: bool = False) -> SyncResult:
     """Register new assets, apply unambiguous moves and renames, retire missing ones."""
     with Lane(ws).hold() as lane:
         registry, _ = lane.read()
-        before = reconcile(registry, scan(ws, load_kinds()))
+        before = _reconcile(ws, registry, scan(ws, load_kinds()))
         synced = sync_registry(registry, before)
         written = False if dry_run else lane.write(synced)
         return SyncResult(before, written)
@@ -149,9 +167,13 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
     src_rel, dst_rel = ws.relpath(src), ws.relpath(dst)
     with Lane(ws).hold() as lane:
         registry, _ = lane.read()
+        # Only a registered path is moved (registry paths are inside the workspace): so
+        # `packer mv ../victim assets/pulled` pulls nothing in.
         entry = registry.by_path.get(src_rel)
         if entry is None:
-            has_decl = os.path.isfile(ws.abspath(posixpath.join(src_rel, ASSET_FILE)))
+            has_decl = path_problem(src_rel) is None and os.path.isfile(
+                ws.abspath(posixpath.join(src_rel, ASSET_FILE))
+            )
             raise PackerError(
                 "not a registered asset folder"
                 + (" (run `packer sync` first)" if has_decl else " (no asset.json)"),
@@ -161,12 +183,25 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
             raise PackerError(
                 "registered, but the folder is gone (run `packer status` to see where)", src_rel
             )
-        if os.path.lexists(ws.abspath(dst_rel)):
-            raise PackerError("destination already exists", dst_rel)
-        if dst_rel.startswith("../") or dst_rel.startswith(src_rel + "/"):
+        problem = path_problem(dst_rel)
+        if problem == LEADS_OUTSIDE or dst_rel.startswith(src_rel + "/"):
             raise PackerError(
                 "destination must be inside the workspace, outside the source", dst_rel
             )
+        if problem is not None:
+            raise PackerError(f"destination {problem}", dst_rel)
+        # The folder moved and the folder it lands in must be where their paths say: through
+        # a link the move would take the asset out of the workspace, or somewhere the scan
+        # (which enters no folder link) never looks.
+        for role, rel, checked in (
+            ("source", src_rel, src_rel),
+            ("destination", dst_rel, posixpath.dirname(dst_rel)),
+        ):
+            problem = _link_on_the_way(ws, checked)
+            if problem is not None:
+                raise PackerError(f"{role} {problem}", rel)
+        if os.path.lexists(ws.abspath(dst_rel)):
+            raise PackerError("destination already exists", dst_rel)
         if not any(dst_rel.startswith(root + "/") or root == "." for root in ws.asset_roots):
             raise PackerError(
                 f"destination is outside the asset folders ({', '.join(ws.asset_roots)})", dst_rel
@@ -209,6 +244,22 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
     return MovedAsset(entry.asset_id, entry.asset_name, src_rel, dst_rel)
 
 
+def _link_on_the_way(ws: Workspace, rel: str) -> str | None:
+    """Why the folders of workspace-relative ``rel`` are not plain folders, or None if they are.
+
+    Compares the resolved path to the resolved root joined with ``rel``: any link on the way
+    (or ``rel`` itself a link) makes them differ. A tail that does not exist yet resolves as
+    it is written.
+    """
+    real_root = os.path.realpath(ws.root)
+    real = os.path.realpath(ws.abspath(rel))
+    if real == (os.path.join(real_root, *rel.split("/")) if rel else real_root):
+        return None
+    if real == real_root or real.startswith(os.path.join(real_root, "")):
+        return "passes through a link (packer does not follow folder links)"
+    return "reaches outside the workspace through a link"
+
+
 def schema() -> dict[str, Any]:
     """The JSON Schema of asset.json."""
     return {
@@ -217,19 +268,25 @@ def schema() -> dict[str, Any]:
     }
 
 
-def _read_side(path: str) -> Registry:
-    with open(path, "rb") as handle:
-        text = handle.read()
-    # git hands an empty base when both branches added the file.
+def _read_side(path: str, *, base: bool = False) -> Registry:
+    # git hands an empty base when both branches added the file; /dev/null as the base says
+    # the same. Only the base: ours is written, and /dev/null is never a registry to replace.
+    if base and os.path.exists(path) and os.path.samefile(path, os.devnull):
+        return Registry()
+    try:
+        text = read_registry_text(path, path)
+    except FileNotFoundError:
+        raise RegistryError("no such file", path) from None
     return parse(text, path) if text.strip() else Registry()
 
 
 def merge_registry(base: str, ours: str, theirs: str) -> Registry:
     """Three-way merge of registry files; the result replaces ``ours`` (git's ``%A``).
 
-    On a conflict ``ours`` is left as it was and ConflictError lists every conflict.
+    On a conflict ``ours`` is left as it was and ConflictError lists every conflict. An empty
+    ``base`` (or /dev/null) means the file is new on both sides; a missing side is an error.
     """
-    merged = merge(_read_side(base), _read_side(ours), _read_side(theirs))
+    merged = merge(_read_side(base, base=True), _read_side(ours), _read_side(theirs))
     atomic_write(ours, render(merged))
     return merged
 
