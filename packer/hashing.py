@@ -33,13 +33,6 @@ def hash_stream(handle: BinaryIO) -> str:
     return hasher.hexdigest()
 
 
-def hash_file(path: str) -> str:
-    """xxh3_128 of a file packer itself wrote (doit's record): opened as it is, so not for a
-    path a user controls; those go through ``hash_stream`` on a guarded descriptor."""
-    with open(path, "rb") as handle:
-        return hash_stream(handle)
-
-
 def hash_parts(parts: Iterable[str]) -> str:
     """One digest over an ordered sequence of strings, unambiguous whatever the strings hold.
 
