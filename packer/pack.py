@@ -11,7 +11,6 @@ Imports: stdlib, xxhash, packer.artifact, packer.errors, packer.fsutil, packer.j
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import mmap
@@ -812,16 +811,17 @@ def _shown(value: object) -> str:
 
 def _load_manifest(path: str) -> tuple[bytes, dict[str, object]]:
     try:
-        # A size known up front is refused unread; read_regular still stops a file that grows.
-        if os.stat(path).st_size > MANIFEST_LIMIT:
-            raise FileTooLarge(errno.EFBIG, "larger than the limit", path)
-        raw = read_regular(path, MANIFEST_LIMIT)
+        size = os.stat(path).st_size
+        if size > MANIFEST_LIMIT:  # refused unread
+            raise PackError(
+                f"manifest is larger than the limit of {MANIFEST_LIMIT // GIB} GiB", path
+            )
+        # Asking for no more than the size seen: read_regular reserves its whole limit up front.
+        raw = read_regular(path, size)
     except FileNotFoundError:
         raise PackError("manifest not found", path) from None
     except FileTooLarge:
-        raise PackError(
-            f"manifest is larger than the limit of {MANIFEST_LIMIT // GIB} GiB", path
-        ) from None
+        raise PackError("manifest grew while it was read", path) from None
     except OSError as err:
         raise PackError(f"cannot read the manifest: {err.strerror or err}", path) from err
     try:
@@ -850,6 +850,10 @@ def _compare_manifest(
     snapshot = document["snapshot"]
     if not isinstance(snapshot, str):
         raise PackError("manifest snapshot must be a string", path)
+    try:
+        snapshot.encode("utf-8")  # JSON's escapes can spell a lone surrogate
+    except UnicodeEncodeError:
+        raise PackError("manifest snapshot is not valid Unicode text", path) from None
     assets = document["assets"]
     if not isinstance(assets, list):
         raise PackError("manifest assets must be a list", path)

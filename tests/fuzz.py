@@ -18,10 +18,17 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import resource
+import signal
+import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import xxhash
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATS_FILE = os.path.join(ROOT, "build", "fuzz-stats.json")
@@ -96,3 +103,241 @@ def task_fuzz() -> dict[str, Any]:
         "verbosity": 2,
         "uptodate": [False],
     }
+
+
+# --- The pack fuzz: PackReader and verify_pack over mutated packs and manifests ----------------
+
+PACK_FUZZ_CASES_DEFAULT = 2000
+"""Random cases in the suite's share (a few seconds); the truncations at every length come on
+top. ``PACKER_PACK_FUZZ_CASES`` overrides it; ``doit fuzz_pack`` runs a large budget."""
+
+PACK_FUZZ_MEMORY = 512 << 20
+"""Address space of the fuzz child (RLIMIT_AS): an allocation a header field asks for (a count
+of 2**60, an index of 2**63 bytes) fails there with MemoryError, which counts as a crash."""
+
+PACK_FUZZ_CASE_SECONDS = 10
+"""A case running longer is a hang (SIGALRM in the child), reported with the case."""
+
+_DOC_HEADER = struct.Struct("<8sIIQQQ16sQ")  # docs/pack-format.md §1, restated here
+_HOSTILE_INTS = [0, 1, 15, 16, 63, 64, 65, 2**31, 2**32 - 1, 2**32, 2**60, 2**63, 2**64 - 1]
+_HOSTILE_VALUES: list[object] = [
+    None,
+    True,
+    1.5,
+    -1,
+    2**64,
+    10**60,
+    "",
+    "x" * 3000,
+    "\ud800",
+    "\x00",
+    [],
+    {},
+    [[[[[[]]]]]],
+    {"asset_id": 1},
+]
+
+
+def run_pack_fuzz(cases: int, seed: int, folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Run the pack fuzz in a child process bounded in memory and time; return its figures.
+
+    ``cases`` random mutations run after one truncation of the pack and one of the manifest at
+    every length. ``failures`` lists every case that raised anything but ``PackError`` (or
+    hung); a crash of the child itself is reported there too, with its stderr.
+    """
+    stats_file = os.path.join(folder, "pack-fuzz-stats.json")
+    command = [sys.executable, "-m", "tests.fuzz", "pack-worker", str(cases), str(seed)]
+    start = time.monotonic()
+    done = subprocess.run(
+        [*command, os.fspath(folder), stats_file],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120 + cases * 0.05,
+        preexec_fn=limit_memory,
+        check=False,
+    )
+    try:
+        with open(stats_file, encoding="utf-8") as handle:
+            stats: dict[str, Any] = json.load(handle)
+    except (OSError, ValueError):
+        stats = {"cases": 0, "failures": [f"the fuzz child died: {done.stderr[-2000:]}"]}
+    stats["returncode"] = done.returncode
+    stats["seconds"] = round(time.monotonic() - start, 1)
+    return stats
+
+
+def limit_memory() -> None:
+    """For a child's ``preexec_fn``: cap its address space at ``PACK_FUZZ_MEMORY``."""
+    resource.setrlimit(resource.RLIMIT_AS, (PACK_FUZZ_MEMORY, PACK_FUZZ_MEMORY))
+
+
+class _Hang(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _Hang
+
+
+def _seal_header(raw: bytearray) -> None:
+    """Recompute the header's own checksum so a mutation reaches the checks behind it."""
+    raw[56:64] = struct.pack("<Q", xxhash.xxh3_64_intdigest(bytes(raw[:56])))
+
+
+def _seal_index(raw: bytearray) -> None:
+    """Recompute the index checksum over the range the header claims, where the file has it."""
+    index_offset, index_size = struct.unpack_from("<QQ", raw, 24)
+    if index_offset + index_size <= len(raw):
+        raw[40:56] = xxhash.xxh3_128_digest(bytes(raw[index_offset : index_offset + index_size]))
+    _seal_header(raw)
+
+
+def _record_fields(raw: bytes) -> list[tuple[int, str]]:
+    """(position, struct format) of every field of every index record of a valid pack."""
+    count, index_offset = struct.unpack_from("<QQ", raw, 16)
+    fields, position = [], index_offset
+    for _ in range(count):
+        for _text in range(3):
+            (length,) = struct.unpack_from("<I", raw, position)
+            fields.append((position, "<I"))
+            position += 4 + length
+        fields += [(position, "<Q"), (position + 8, "<Q"), (position + 16, "16s")]
+        position += 32
+    return fields
+
+
+def _hostile_int(rng: random.Random, size: int) -> int:
+    return rng.choice([*_HOSTILE_INTS, size - 1, size, size + 1, rng.randrange(2**64)])
+
+
+def _mutate_pack(rng: random.Random, raw: bytes) -> tuple[str, bytes]:
+    data = bytearray(raw)
+    how = rng.choice(["flip", "header", "record", "splice"])
+    if how == "flip":
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif how == "header":
+        offset, form = rng.choice([(8, "<I"), (12, "<I"), (16, "<Q"), (24, "<Q"), (32, "<Q")])
+        limit = 2**32 - 1 if form == "<I" else 2**64 - 1
+        struct.pack_into(form, data, offset, min(_hostile_int(rng, len(raw)), limit))
+        _seal_index(data)
+    elif how == "record":
+        offset, form = rng.choice(_record_fields(raw))
+        if form == "16s":
+            data[offset : offset + 16] = rng.randbytes(16)
+        else:
+            limit = 2**32 - 1 if form == "<I" else 2**64 - 1
+            struct.pack_into(form, data, offset, min(_hostile_int(rng, len(raw)), limit))
+        _seal_index(data)
+    else:
+        start = rng.randrange(len(data))
+        data[start : start + rng.randint(0, 32)] = rng.randbytes(rng.randint(0, 32))
+        _seal_index(data)
+    return how, bytes(data)
+
+
+def _mutate_manifest(rng: random.Random, raw: bytes) -> tuple[str, bytes]:
+    how = rng.choice(["value", "flip", "splice", "text"])
+    if how == "value":  # valid JSON, one value hostile; canonical unless escaped to ASCII
+        document = json.loads(raw)
+        target = rng.choice([document, *document["assets"]])
+        target[rng.choice(list(target))] = rng.choice(_HOSTILE_VALUES)
+        text = json.dumps(document, indent=2, ensure_ascii=rng.random() < 0.5) + "\n"
+        return how, text.encode("utf-8", "surrogatepass")
+    data = bytearray(raw)
+    if how == "flip":
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif how == "splice":
+        start = rng.randrange(len(data))
+        data[start : start + rng.randint(0, 16)] = rng.randbytes(rng.randint(0, 16))
+    else:
+        hostile = rng.choice(
+            [b"9" * 5000, b"[" * 5000, b"NaN", b"1e999", b'"\xff"', b'"k": 1, "k": 1', b"\0"]
+        )
+        start = rng.randrange(len(data))
+        data[start:start] = hostile
+        if rng.random() < 0.2:
+            data[:0] = b"\xef\xbb\xbf"
+    return how, bytes(data)
+
+
+def _pack_worker(cases: int, seed: int, folder: str, stats_file: str) -> None:
+    """The child: a small real pack, then every truncation and ``cases`` random mutations."""
+    from packer.artifact import write_artifact
+    from packer.errors import PackError
+    from packer.pack import PackEntry, PackReader, verify_pack, write_pack
+
+    rng = random.Random(seed)
+    items = [
+        ("01", "a", b"alpha" * 7),
+        ("0b", "b/\u00fc", b""),
+        ("7f", "c", bytes(range(40))),
+        ("z\u00e9", "d", b"0123456789abcdef"),
+    ]
+    entries = []
+    for asset_id, name, data in items:
+        source = os.path.join(folder, f"{name.replace('/', '_')}.bin")
+        write_artifact(source, data)
+        entries.append(PackEntry(asset_id, name, "raw", source))
+    pack = os.path.join(folder, "fuzz.pack")
+    manifest = os.path.join(folder, "fuzz.manifest.json")
+    write_pack(pack, manifest, "snapshot", entries)
+    with open(pack, "rb") as handle:
+        pack_raw = handle.read()
+    with open(manifest, "rb") as handle:
+        manifest_raw = handle.read()
+
+    def mutations() -> Iterator[tuple[str, bytes, bytes]]:
+        for size in range(len(pack_raw)):
+            yield "truncated pack", pack_raw[:size], manifest_raw
+        for size in range(len(manifest_raw)):
+            yield "truncated manifest", pack_raw, manifest_raw[:size]
+        for _ in range(cases):
+            if rng.random() < 0.6:
+                how, mutated = _mutate_pack(rng, pack_raw)
+                yield f"pack {how}", mutated, manifest_raw
+            else:
+                how, mutated = _mutate_manifest(rng, manifest_raw)
+                yield f"manifest {how}", pack_raw, mutated
+
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    accepted = 0
+    signal.signal(signal.SIGALRM, _on_alarm)
+    for number, (how, pack_bytes, manifest_bytes) in enumerate(mutations()):
+        counts[how] = counts.get(how, 0) + 1
+        for path, data in ((pack, pack_bytes), (manifest, manifest_bytes)):
+            with open(path, "wb") as handle:
+                handle.write(data)
+        signal.setitimer(signal.ITIMER_REAL, PACK_FUZZ_CASE_SECONDS)
+        try:
+            try:
+                with PackReader(pack) as reader:
+                    for asset_id in reader.asset_ids:
+                        reader.get(asset_id)
+            except PackError:
+                pass
+            try:
+                verify_pack(pack)
+                accepted += 1
+            except PackError as err:
+                str(err)  # the error line must render
+        except _Hang:
+            failures.append(f"case {number} ({how}): hung for {PACK_FUZZ_CASE_SECONDS} s")
+        except Exception as err:  # anything but PackError is what the fuzz looks for
+            failures.append(f"case {number} ({how}): {type(err).__name__}: {err}"[:500])
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    stats = {
+        "cases": sum(counts.values()),
+        "by_mutation": counts,
+        "accepted": accepted,
+        "failures": failures,
+    }
+    with open(stats_file, "w", encoding="utf-8") as handle:
+        json.dump(stats, handle, indent=2)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["pack-worker"]:
+    _pack_worker(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
