@@ -325,3 +325,135 @@ def test_killed_build_leaves_previous_pack_and_manifest_whole(workspace: Path) -
     assert again.code == 0, again.err
     verify_pack(str(pack))
     assert pack_bytes(workspace) != outputs
+
+
+# --- doit's record is a cache ---------------------------------------------------------------------
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _not_utf8(path: Path) -> None:
+    path.write_bytes(b"\xff\xfe{}")
+
+
+def _wrong_shape(path: Path) -> None:
+    path.write_text('{"pack": [1, 2]}', encoding="utf-8")
+
+
+def _fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+DAMAGED_RECORD: dict[str, Callable[[Path], None]] = {
+    "truncated": _truncated,
+    "not-utf8": _not_utf8,
+    "wrong-shape": _wrong_shape,
+    "fifo": _fifo,
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_RECORD))
+def test_a_damaged_doit_record_costs_a_rebuild_never_a_failure(case: str, built: Path) -> None:
+    record = built / ".packer/doit.json"
+    outputs = pack_bytes(built)
+
+    DAMAGED_RECORD[case](record)
+    plain = run_doit(built, timeout=60)
+    assert plain.code == 0, plain.out + plain.err
+    assert len(plain.executed) == 4 and plain.err == ""
+    assert run_doit(built, timeout=60).executed == ()
+
+    DAMAGED_RECORD[case](record)
+    packer = run_packer("build", cwd=built, timeout=60)
+    assert packer.code == 0, packer.out + packer.err
+    assert ".  pack" in packer.out and packer.err == ""
+    assert run_doit(built, timeout=60).executed == ()
+    assert pack_bytes(built) == outputs
+
+
+def test_doit_record_is_written_only_when_it_changes_and_then_replaced(built: Path) -> None:
+    record = built / ".packer/doit.json"
+    before = record.stat()
+    assert run_doit(built).executed == ()
+    assert run_packer("build", "-n", "2", cwd=built).code == 0
+    unchanged = record.stat()
+    assert (unchanged.st_ino, unchanged.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    (built / "assets/text/intro/data.txt").write_text("changed\n", encoding="utf-8")
+    assert run_doit(built).code == 0
+    # A new file renamed over the old one: a reader sees the old record or the new, never half.
+    assert record.stat().st_ino != before.st_ino
+    assert list(record.parent.glob(".doit.json.tmp-*")) == []
+
+
+# --- packer build: doit's commands and failures ----------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["clean"], ["forget"], ["info", "pack"], ["ignore", "pack"]])
+def test_packer_build_passes_doit_commands_with_their_exit_code(
+    command: list[str], built: Path
+) -> None:
+    assert run_doit(built, *command).code == 0
+    done = run_packer("build", *command, cwd=built)
+    assert done.code == 0, done.out + done.err
+
+
+def test_packer_build_reports_a_failed_task_as_one_error_line(built: Path) -> None:
+    outputs = pack_bytes(built)
+    (built / "assets/data/config/c.json").write_text('{"b": ', encoding="utf-8")
+    plain = run_doit(built)
+    assert plain.code == 1
+    assert "TaskFailed - taskid:asset:" in plain.out  # plain doit keeps doit's own report
+
+    packer = run_packer("build", cwd=built)
+    assert packer.code == 1
+    assert re.fullmatch(r"error: assets/data/config/asset\.json: c\.json:1:7: [^\n]+\n", packer.err)
+    assert "TaskFailed" not in packer.out and "####" not in packer.out
+    assert pack_bytes(built) == outputs
+
+
+def test_a_lock_path_taken_by_a_folder_is_one_line_at_task_loading(built: Path) -> None:
+    (built / ".packer/build.lock").unlink()
+    (built / ".packer/build.lock").mkdir()
+    plain = run_doit(built, timeout=60)
+    assert plain.code == 3
+    assert plain.err == "ERROR: packer: .packer/build.lock: Is a directory\n"
+    packer = run_packer("build", cwd=built, timeout=60)
+    assert packer.code == 1
+    assert packer.err == "error: .packer/build.lock: Is a directory\n"
+
+
+FIFO_DODO = """\
+import os
+
+from packer.doit import packer_tasks
+
+game = packer_tasks("game", prefix="game/")
+
+
+def task_swap_input():
+    # Runs after packer's tasks were created (their snapshot taken), before they run.
+    def swap():
+        os.unlink("game/assets/text/intro/data.txt")
+        os.mkfifo("game/assets/text/intro/data.txt")
+
+    return {"actions": [swap], "uptodate": [False]}
+"""
+
+
+def test_a_fifo_swapped_in_for_an_input_fails_its_task_without_blocking(
+    built: Path, tmp_path: Path
+) -> None:
+    outputs = pack_bytes(built)
+    # New content (not in the cache), so the asset's task must read its input.
+    (built / "assets/text/intro/data.txt").write_text("new content\n", encoding="utf-8")
+    (tmp_path / "dodo.py").write_text(FIFO_DODO, encoding="utf-8")
+    result = run_doit(tmp_path, "swap_input", "game/pack", timeout=60)
+    assert result.code == 1
+    output = result.out + result.err
+    assert "assets/text/intro/data.txt: cannot read input during build: a FIFO" in output
+    assert "Traceback" not in output
+    assert pack_bytes(built) == outputs
