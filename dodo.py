@@ -61,7 +61,9 @@ DOIT_CONFIG["default_tasks"] = ["pack"]
 # workspace only; run them by name. Their outputs and state stay under ``build/``.
 # ``doit bench``: timings against plain doit, ninja and the floors (tests/bench/README.md).
 # ``doit fuzz``: the state machine of tests/test_state_machine.py with a release budget.
+# ``doit fuzz_pack``: mutated packs and manifests against the reader and verify, and kill -9 of
+# real builds, with a release budget.
 from tests.bench.tasks import task_bench  # noqa: E402
-from tests.fuzz import task_fuzz  # noqa: E402
+from tests.fuzz import task_fuzz, task_fuzz_pack  # noqa: E402
 
-__all__ = ["DOIT_CONFIG", "assets", "task_bench", "task_fuzz"]
+__all__ = ["DOIT_CONFIG", "assets", "task_bench", "task_fuzz", "task_fuzz_pack"]

@@ -1,6 +1,6 @@
-"""The ``fuzz`` doit task, for the repository's top-level dodo.py::
+"""The ``fuzz`` and ``fuzz_pack`` doit tasks, for the repository's top-level dodo.py::
 
-    from tests.fuzz import task_fuzz
+    from tests.fuzz import task_fuzz, task_fuzz_pack
 
 Then, from the repository root::
 
@@ -10,8 +10,17 @@ Then, from the repository root::
 
 It runs tests/test_state_machine.py under pytest with the ``release`` hypothesis profile and
 prints how many examples and steps ran (from build/fuzz-stats.json, which the machine writes)
-and hypothesis' own statistics. This file is not collected by pytest (its name does not match
-``test_*.py``); the small CI budget runs with the rest of the suite.
+and hypothesis' own statistics.
+
+    doit fuzz_pack                              # 200,000 mutated packs and manifests, 40 kills
+    doit fuzz_pack --cases 20000 --seed 7 --kill-rounds 20
+
+It runs PackReader and verify_pack over mutated packs and manifests in a child process capped in
+memory and time (``run_pack_fuzz``, also the suite's small share in tests/test_pack_hardening.py),
+then tests/test_kill.py with that many rounds, and prints the figures of both.
+
+This file is not collected by pytest (its name does not match ``test_*.py``); the small CI
+budgets run with the rest of the suite.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import struct
 import subprocess
@@ -79,7 +89,7 @@ def _fuzz(examples: int, steps: int, seed: int, subprocesses: bool) -> bool:
 
 
 def _param(name: str, kind: type, default: object, text: str) -> dict[str, Any]:
-    long = "subprocess" if name == "subprocesses" else name
+    long = "subprocess" if name == "subprocesses" else name.replace("_", "-")
     return {"name": name, "long": long, "type": kind, "default": default, "help": text}
 
 
@@ -337,6 +347,62 @@ def _pack_worker(cases: int, seed: int, folder: str, stats_file: str) -> None:
     }
     with open(stats_file, "w", encoding="utf-8") as handle:
         json.dump(stats, handle, indent=2)
+
+
+KILL_STATS_FILE = os.path.join(ROOT, "build", "kill-stats.json")
+
+
+def _fuzz_pack(cases: int, seed: int, kill_rounds: int) -> bool:
+    folder = os.path.join(ROOT, "build", "fuzz-pack")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    stats = run_pack_fuzz(cases, seed or random.randrange(1, 2**31), folder)
+    failures: list[str] = stats["failures"]
+    print(
+        f"pack fuzz: {stats['cases']} cases ({stats['accepted']} accepted by verify, the rest "
+        f"refused with PackError), {len(failures)} failures, in {stats['seconds']:.0f} s"
+    )
+    print("  cases: " + ", ".join(f"{k} {v}" for k, v in stats.get("by_mutation", {}).items()))
+    for failure in failures[:20]:
+        print(f"  FAIL {failure}")
+    if os.path.exists(KILL_STATS_FILE):
+        os.unlink(KILL_STATS_FILE)
+    env = {**os.environ, "PACKER_KILL_ROUNDS": str(kill_rounds)}
+    env["PACKER_KILL_STATS"] = KILL_STATS_FILE
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    code = subprocess.run(
+        [*command, os.path.join("tests", "test_kill.py")], cwd=ROOT, env=env, check=False
+    ).returncode
+    try:
+        with open(KILL_STATS_FILE, encoding="utf-8") as handle:
+            kills = json.load(handle)
+        print(f"kill -9: {json.dumps(kills)}: " + ("PASS" if code == 0 else "FAIL"))
+    except (OSError, ValueError):
+        print("kill -9: FAIL (no figures written)")
+    return not failures and stats["returncode"] == 0 and code == 0
+
+
+def task_fuzz_pack() -> dict[str, Any]:
+    """Fuzz PackReader and verify over mutated packs and manifests, then kill -9 real builds.
+
+    The fuzz runs in a child capped at PACK_FUZZ_MEMORY of address space; the kill rounds are
+    tests/test_kill.py with a release number of rounds.
+
+    Params:
+      --cases N        random mutations, after every truncation (default 200000)
+      --seed S         seed of the mutations (default 0: a random one)
+      --kill-rounds N  kill -9 rounds (default 40)
+    """
+    return {
+        "actions": [_fuzz_pack],
+        "params": [
+            _param("cases", int, 200_000, "random mutations (default 200000)"),
+            _param("seed", int, 0, "seed of the mutations (default 0: random)"),
+            _param("kill_rounds", int, 40, "kill -9 rounds (default 40)"),
+        ],
+        "verbosity": 2,
+        "uptodate": [False],
+    }
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["pack-worker"]:

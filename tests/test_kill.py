@@ -6,8 +6,8 @@ SIGKILLs it after a random delay. Then ``verify_pack`` must pass at once (it com
 the kill interrupted), leaving the previous pair or the new one, and after the next complete
 build no ``.tmp-`` file is left in build/ and the pack verifies.
 
-``PACKER_KILL_ROUNDS`` sets the number of rounds (the suite's default keeps this test near
-30 s on two cores; ``doit fuzz_pack`` runs 20 or more), ``PACKER_KILL_SEED`` the random delays,
+``PACKER_KILL_ROUNDS`` sets the number of rounds (the suite's 12 take about 20 s on two cores;
+``doit fuzz_pack`` runs 40), ``PACKER_KILL_SEED`` the random delays,
 ``PACKER_KILL_STATS`` a JSON file that receives the figures.
 """
 
