@@ -389,6 +389,22 @@ def test_doit_record_is_written_only_when_it_changes_and_then_replaced(built: Pa
     assert list(record.parent.glob(".doit.json.tmp-*")) == []
 
 
+def test_a_record_that_cannot_be_written_is_one_warning_and_the_build_succeeds(
+    built: Path,
+) -> None:
+    record = built / ".packer/doit.json"
+    record.unlink()
+    record.mkdir()  # neither readable as a record nor replaceable by one
+    (built / "assets/text/intro/data.txt").write_text("changed\n", encoding="utf-8")
+    done = run_doit(built, timeout=60)
+    assert done.code == 0, done.out + done.err
+    assert done.err == (
+        "packer: warning: .packer/doit.json: doit's record not saved (Is a directory); "
+        "the tasks built now will run again next time\n"
+    )
+    verify_pack(str(built / "build/game.pack"))
+
+
 # --- packer build: doit's commands and failures ----------------------------------------------
 
 
