@@ -399,6 +399,79 @@ def test_hand_broken_registry_is_refused_and_kept_byte_for_byte(
     _assert_every_command_refuses(root, line, cli)
 
 
+def _registry_with_path(path: str) -> str:
+    entry = {"asset_id": "1a2b3c4d5e6f7081", "asset_name": "ok", "path": path}
+    return json.dumps({"format": 1, "assets": [entry], "retired": []})
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/etc", "leads outside the workspace"),
+        ("../victim", "leads outside the workspace"),
+        ("assets/../../victim", "leads outside the workspace"),
+        ("assets/./ok", "is not normalised (an empty or '.' segment)"),
+        ("assets//ok", "is not normalised (an empty or '.' segment)"),
+        ("assets/ok/", "is not normalised (an empty or '.' segment)"),
+        (".", "names the workspace root, not a path inside it"),
+        ("assets\\ok", "holds a backslash (folders are separated by '/')"),
+        ("assets/o\x00k", "holds a NUL byte"),
+    ],
+    ids=["absolute", "dotdot", "dotdot-inside", "dot", "empty", "trailing", "root", "bs", "nul"],
+)
+def test_registry_path_that_is_not_a_normalised_workspace_path_is_refused(
+    path: str, reason: str, tmp_path: Path, cli: Cli
+) -> None:
+    """A registry path is joined to the root: `packer mv`, a sync or a build would reach it."""
+    root = _copy("hand-broken-registry", tmp_path)
+    (root / "registry.json").write_text(_registry_with_path(path))
+    line = f"error: registry.json: assets.0.path: Value error, {path!r} {reason}"
+    _assert_every_command_refuses(root, line, cli)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            b'{"format": true, "assets": [], "retired": []}',
+            "error: registry.json: format: Input should be an integer",
+        ),
+        (
+            b'{"format": 1.0, "assets": [], "retired": []}',
+            "error: registry.json: format: Input should be an integer",
+        ),
+        (
+            b"\xef\xbb\xbf" + _registry_with_path("assets/ok").encode(),
+            "error: registry.json:1:1: invalid JSON: "
+            "starts with a byte-order mark (save it as UTF-8 without BOM)",
+        ),
+        (
+            _registry_with_path("assets/ok").encode("utf-16"),
+            "error: registry.json:1:1: invalid JSON: not UTF-8 text (invalid start byte)",
+        ),
+        (
+            b'{"format": 1, "assets": [], "assets": [], "retired": []}',
+            "error: registry.json: invalid JSON: duplicate key 'assets'",
+        ),
+        (
+            b"[" * 100_000 + b"]" * 100_000,
+            "error: registry.json:1:65: invalid JSON: nested more than 64 levels deep",
+        ),
+        (
+            b'{"format": ' + b"1" * 5000 + b', "assets": [], "retired": []}',
+            "error: registry.json: invalid JSON: number too long (5000 characters; at most 64)",
+        ),
+    ],
+    ids=["format-true", "format-float", "bom", "utf-16", "duplicate-key", "deep", "long-number"],
+)
+def test_registry_that_is_not_strict_json_is_refused(
+    text: bytes, line: str, tmp_path: Path, cli: Cli
+) -> None:
+    root = _copy("hand-broken-registry", tmp_path)
+    (root / "registry.json").write_bytes(text)
+    _assert_every_command_refuses(root, line, cli)
+
+
 def test_mv_refuses_while_registry_is_corrupt_and_moves_nothing(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -437,6 +510,45 @@ def test_mv_refuses_while_registry_is_corrupt_and_moves_nothing(
             "error: packer.toml:3:11: invalid TOML: "
             "Cannot overwrite a value (at line 3, column 11)",
         ),
+        (
+            '[workspace]\nname = "x"\nout = "a\\u0000b"\n',
+            "error: packer.toml: workspace.out: Value error, 'a\\x00b' holds a NUL byte",
+        ),
+        (
+            '[workspace]\nname = "x"\nassets = ["assets\\\\hero"]\n',
+            "error: packer.toml: workspace.assets: Value error, 'assets\\\\hero' "
+            "holds a backslash (folders are separated by '/')",
+        ),
+        (
+            '[workspace]\nname = "x"\nout = "."\n',
+            "error: packer.toml: workspace.out: '.' is the workspace root, which holds "
+            "packer.toml and registry.json; choose another output folder",
+        ),
+        (
+            '[workspace]\nname = "x"\nout = "registry.json"\n',
+            "error: packer.toml: workspace.out: 'registry.json' is the workspace's registry, "
+            "not a folder for outputs; choose another output folder",
+        ),
+        (
+            '[workspace]\nname = "x"\nout = "packer.toml"\n',
+            "error: packer.toml: workspace.out: 'packer.toml' is the workspace's config, "
+            "not a folder for outputs; choose another output folder",
+        ),
+        (
+            '[workspace]\nname = "x"\nout = "assets"\n',
+            "error: packer.toml: workspace.out: 'assets' is or holds the asset folder "
+            "'assets'; choose another output folder",
+        ),
+        (
+            '[workspace]\nname = "x"\nassets = ["assets/hero"]\nout = "assets"\n',
+            "error: packer.toml: workspace.out: 'assets' is or holds the asset folder "
+            "'assets/hero'; choose another output folder",
+        ),
+        (
+            '[workspace]\nname = "x"\nout = "assets/hero"\n',
+            "error: packer.toml: workspace.out: 'assets/hero' is an asset folder "
+            "(it holds asset.json); choose another output folder",
+        ),
     ],
     ids=[
         "assets-not-a-list",
@@ -445,6 +557,14 @@ def test_mv_refuses_while_registry_is_corrupt_and_moves_nothing(
         "out-escapes",
         "asset-root-missing",
         "invalid-toml",
+        "out-nul",
+        "assets-backslash",
+        "out-root",
+        "out-registry",
+        "out-config",
+        "out-asset-root",
+        "out-above-asset-root",
+        "out-asset-folder",
     ],
 )
 def test_bad_config_is_an_error_line_on_packer_toml(
