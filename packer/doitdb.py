@@ -33,8 +33,9 @@ BACKEND = "packer-json"
 """The name doit knows ``RecordDB`` by (pyproject.toml: the ``doit.BACKEND`` entry points)."""
 
 _HELD: dict[str, object] = {}
-"""The build locks this process holds, by state folder; a forked ``doit -n N`` worker inherits
-them (and must not release them: an flock belongs to every process sharing its descriptor)."""
+"""The build locks this process holds, by state folder. Kept referenced here because a lock that
+is garbage-collected is released. A forked ``doit -n N`` worker inherits them and never releases
+them: an flock belongs to every process that shares its descriptor."""
 
 
 def _say_waiting(ws: Workspace) -> Callable[[str], None]:
