@@ -639,3 +639,24 @@ def test_merge_registry_never_writes_through_dev_null_as_ours(synced: Path, cli:
         "error: /dev/null: cannot read: a character device, not a regular file"
     )
     assert Path("/dev/null").is_char_device()
+
+
+# --- packer init ----------------------------------------------------------------------------
+
+
+def test_init_keeps_a_registry_already_there(synced: Path, tmp_path: Path) -> None:
+    """A registry without its packer.toml (lost, or a partial checkout) keeps its identities."""
+    (synced / "packer.toml").unlink()
+    registry = _sha(synced / "registry.json")
+    result = run_packer("init", str(synced), "--name", "game", cwd=tmp_path, timeout=TIMEOUT)
+    assert (result.code, result.err) == (0, "")
+    assert _sha(synced / "registry.json") == registry
+
+
+def test_init_refuses_a_special_registry_without_blocking(tmp_path: Path) -> None:
+    root = tmp_path / "game"
+    root.mkdir()
+    os.mkfifo(root / "registry.json")
+    result = run_packer("init", str(root), cwd=tmp_path, timeout=TIMEOUT)
+    assert _error(result, root) == "error: registry.json: cannot read: a FIFO, not a regular file"
+    assert not (root / "registry.json").is_file()
