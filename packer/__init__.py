@@ -2,39 +2,83 @@
 
 The public API is what this module exports, plus ``packer.doit`` (doit integration) and
 ``packer.pack`` (reading packs). Everything else is internal.
+
+Names are imported on first use (PEP 562): ``import packer.pack`` in a game-side tool, or doit
+loading packer's record backend in any project on the machine, must not pay for the API's
+imports (pydantic, filelock, the kinds).
 """
 
-from packer.api import (
-    ListedAsset,
-    SyncResult,
-    init,
-    install_merge_driver,
-    ls,
-    merge_registry,
-    mv,
-    schema,
-    snapshot,
-    status,
-    sync,
-)
-from packer.errors import (
-    ConfigError,
-    ConflictError,
-    CycleError,
-    DeclError,
-    DuplicateNameError,
-    InputError,
-    KindError,
-    LaneBusy,
-    PackerError,
-    PackError,
-    RegistryError,
-    UnknownKindError,
-)
-from packer.kinds.base import Kind, KindContext
-from packer.plan import BuildPlan, Status, plan_build
-from packer.snapshot import Snapshot
-from packer.workspace import Workspace, open_workspace
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from packer.api import (
+        ListedAsset,
+        SyncResult,
+        init,
+        install_merge_driver,
+        ls,
+        merge_registry,
+        mv,
+        schema,
+        snapshot,
+        status,
+        sync,
+    )
+    from packer.errors import (
+        ConfigError,
+        ConflictError,
+        CycleError,
+        DeclError,
+        DuplicateNameError,
+        InputError,
+        KindError,
+        LaneBusy,
+        PackerError,
+        PackError,
+        RegistryError,
+        UnknownKindError,
+    )
+    from packer.kinds.base import Kind, KindContext
+    from packer.plan import BuildPlan, Status, plan_build
+    from packer.snapshot import Snapshot
+    from packer.workspace import Workspace, open_workspace
+
+_MODULE_OF = {
+    "BuildPlan": "packer.plan",
+    "ConfigError": "packer.errors",
+    "ConflictError": "packer.errors",
+    "CycleError": "packer.errors",
+    "DeclError": "packer.errors",
+    "DuplicateNameError": "packer.errors",
+    "InputError": "packer.errors",
+    "Kind": "packer.kinds.base",
+    "KindContext": "packer.kinds.base",
+    "KindError": "packer.errors",
+    "LaneBusy": "packer.errors",
+    "ListedAsset": "packer.api",
+    "PackError": "packer.errors",
+    "PackerError": "packer.errors",
+    "RegistryError": "packer.errors",
+    "Snapshot": "packer.snapshot",
+    "Status": "packer.plan",
+    "SyncResult": "packer.api",
+    "UnknownKindError": "packer.errors",
+    "Workspace": "packer.workspace",
+    "init": "packer.api",
+    "install_merge_driver": "packer.api",
+    "ls": "packer.api",
+    "merge_registry": "packer.api",
+    "mv": "packer.api",
+    "open_workspace": "packer.workspace",
+    "plan_build": "packer.plan",
+    "schema": "packer.api",
+    "snapshot": "packer.api",
+    "status": "packer.api",
+    "sync": "packer.api",
+}
 
 __all__ = [
     "BuildPlan",
@@ -69,3 +113,16 @@ __all__ = [
     "status",
     "sync",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'packer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

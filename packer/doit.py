@@ -12,14 +12,14 @@ Actions are module-level functions over plain data, so ``doit -n N`` can pickle 
 file, workspace-relative, no traceback. Task loading turns them into ``InvalidDodoFile``.
 
 Both entry points take the workspace's build lock while doit imports the dodo.py, before doit
-opens its record, and keep it until the process ends (``packer.doitdb``): builds of one
+opens its record, and keep it until the process ends (``packer.lane``): builds of one
 workspace run one after the other.
 
 Two entry points:
 - ``workspace_tasks(__file__)``: the two-line dodo.py that ``packer init`` writes;
 - ``packer_tasks(workspace, prefix=...)``: add a workspace's tasks to a larger dodo.py.
 Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.workspace,
-packer.artifact, packer.doitdb, packer.fsutil, packer.jsontext, packer.errors.
+packer.artifact, packer.doitdb, packer.lane, packer.fsutil, packer.jsontext, packer.errors.
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ from doit.task import Task
 from packer import api
 from packer.artifact import artifact_digest
 from packer.build import AssetJob, build_asset
-from packer.doitdb import BACKEND, hold_until_exit, holding
+from packer.doitdb import BACKEND
 from packer.errors import PackerError, shown
 from packer.fsutil import KIB, atomic_write, read_regular
 from packer.jsontext import JsonTextError, parse_json
+from packer.lane import hold_build_until_exit, holding_build
 from packer.pack import PackEntry, write_pack
 from packer.plan import BuildPlan, plan_build, with_dep_outputs
 from packer.workspace import Workspace, open_workspace
@@ -264,7 +265,7 @@ class PackerTasks:
     def _hold_build_lock(self) -> None:
         """Take the workspace's build lock for the rest of this process (see module doc)."""
         try:
-            hold_until_exit(self.ws)
+            hold_build_until_exit(self.ws)
         except (PackerError, OSError) as err:
             raise self._loading_error(err) from None
 
@@ -444,7 +445,7 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     ``clean``, ``forget`` and ``ignore`` return on success), a usage error (3) becomes 2, any
     failure 1.
     """
-    with holding(ws):
+    with holding_build(ws):
         with _bulk_load():
             plan = plan_build(api.snapshot(ws, frozen=frozen))
         if not argv and _nothing_changed(ws, plan):

@@ -79,13 +79,18 @@ def open_regular(path: str) -> int:
 def read_regular(path: str, limit: int) -> bytes:
     """The bytes of the regular file at ``path``, refusing one larger than ``limit`` bytes.
 
-    Reads at most ``limit + 1`` bytes whatever the file claims, so a file that grows while it is
-    read (or a link to /dev/zero, refused anyway as a device) can never exhaust memory.
+    A file whose size is past the limit is refused unread. Otherwise at most ``limit + 1`` bytes
+    are read whatever the file claims, so one that grows while it is read can never exhaust
+    memory; the read is sized from fstat because ``read(n)`` reserves ``n`` bytes up front.
     """
     fd = open_regular(path)
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
+        size = os.fstat(fd).st_size
+        data = b"" if size > limit else handle.read(size + 1)
+        if len(data) > size:  # it grew since the fstat: read on in small steps, to the limit
+            while len(data) <= limit and (more := handle.read(min(MIB, limit + 1 - len(data)))):
+                data += more
+    if size > limit or len(data) > limit:
         raise FileTooLarge(errno.EFBIG, f"larger than the limit of {_size_words(limit)}", path)
     return data
 
@@ -180,8 +185,16 @@ def atomic_outputs(paths: Sequence[str], *, durable: bool = True) -> Iterator[li
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             raise
-    for tmp, path in zip(temps, paths, strict=True):
-        os.replace(tmp, path)
+    try:
+        for tmp, path in zip(temps, paths, strict=True):
+            os.replace(tmp, path)
+    except OSError as err:
+        # A folder where the file belongs, or a read-only folder: the temps must not stay.
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        err.filename, err.filename2 = path, None
+        raise
     if durable:
         for folder in sorted({os.path.dirname(path) or "." for path in paths}):
             fsync_dir(folder)

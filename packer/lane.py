@@ -5,8 +5,9 @@ the registry re-read inside the lock (so a change computed from an older read is
 the new canonical text written to a temp file in the same folder, fsynced, ``os.replace``d, and
 the folder fsynced. A crash at any instant leaves the old or the new file, whole.
 
-Builds of one workspace serialize on a second lock of the same shape, ``build_lock``: doit keeps
-its record in one file that it rewrites in place, so two builds at once would tear it.
+Builds of one workspace serialize on a second lock of the same shape (``hold_build_until_exit``
+for a dodo.py, ``holding_build`` for ``packer build``): doit reads its record when a command
+starts and rewrites it when it ends, so two builds at once would lose each other's results.
 
 While a process holds either lock it writes a sidecar naming itself (pid, host, command), so a
 process that waits, or gives up waiting, can say who holds the lock and where. The sidecar is
@@ -21,13 +22,14 @@ import math
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from filelock import FileLock, Timeout
 
-from packer.errors import ConfigError, LaneBusy
+from packer.errors import ConfigError, LaneBusy, shown
 from packer.fsutil import KIB, FileTooLarge, atomic_write, read_regular, remove_stale_temps
 from packer.jsontext import JsonTextError, parse_json
 from packer.registry import Registry, read_registry, render
@@ -40,6 +42,9 @@ BUILD_HOLDER_FILE = "build.holder"
 DEFAULT_TIMEOUT_S = 60.0
 TIMEOUT_ENV = "PACKER_LANE_TIMEOUT"
 _HOLDER_LIMIT = 64 * KIB
+_UNKNOWN_HOLDER = "another process"
+_HOLDER_RETRIES = 10
+_HOLDER_RETRY_S = 0.02
 
 
 def lane_timeout() -> float:
@@ -84,13 +89,13 @@ def describe_holder(path: str) -> str:
         holder = parse_json(read_regular(path, _HOLDER_LIMIT))
         pid, host, command = holder["pid"], holder["host"], holder["command"]
     except (OSError, JsonTextError, KeyError, TypeError):
-        return "another process (no holder recorded)"
+        return f"{_UNKNOWN_HOLDER} (no holder recorded)"
     if not (isinstance(pid, int) and isinstance(host, str) and isinstance(command, str)):
-        return "another process (no holder recorded)"
+        return f"{_UNKNOWN_HOLDER} (no holder recorded)"
     if host == socket.gethostname() and _pid_exited(pid):
         # A holder killed with -9 leaves its sidecar; its lock died with it, so the lock is now
         # held by a process that could not record itself.
-        return f"another process (the recorded holder, pid {pid}, has exited)"
+        return f"{_UNKNOWN_HOLDER} (the recorded holder, pid {pid}, has exited)"
     return f"pid {pid} on {host} ({command})"
 
 
@@ -112,7 +117,7 @@ class _WorkspaceLock:
             self.lock.acquire(timeout=0)
         except Timeout:
             if on_wait is not None:
-                on_wait(describe_holder(self.holder_path))
+                on_wait(self._current_holder())
             if timeout == 0:
                 raise
             self.lock.acquire(timeout=timeout)
@@ -126,6 +131,18 @@ class _WorkspaceLock:
             # The sidecar only serves error messages: a full disk must not stop the command.
             with suppress(OSError):
                 os.unlink(self.holder_path)
+
+    def _current_holder(self) -> str:
+        # A new holder records itself just after it takes the lock, and a dodo's build lock is
+        # dropped by the kernel with no chance to remove its record: a record read at once may
+        # name the previous holder. Give the new one a moment to say who it is.
+        description = describe_holder(self.holder_path)
+        for _ in range(_HOLDER_RETRIES):
+            if not description.startswith(_UNKNOWN_HOLDER):
+                break
+            time.sleep(_HOLDER_RETRY_S)
+            description = describe_holder(self.holder_path)
+        return description
 
     def release(self) -> None:
         with suppress(OSError):
@@ -182,13 +199,51 @@ class Lane:
             lock.release()
 
 
-def build_lock(ws: Workspace, on_wait: Callable[[str], None] | None = None) -> _WorkspaceLock:
-    """Take the build lock of ``ws``, waiting as long as another build runs.
+_HELD_BUILD_LOCKS: dict[str, _WorkspaceLock] = {}
+"""The build locks this process holds, by state folder. Kept referenced here because a lock that
+is garbage-collected is released. A forked ``doit -n N`` worker inherits them and never releases
+them: an flock belongs to every process that shares its descriptor."""
 
-    ``on_wait`` is told who holds it when it is busy (to say which process the build waits
-    for). The caller releases it, or keeps it until the process ends (the kernel then drops it,
-    as after a kill).
-    """
+
+def _say_waiting(ws: Workspace) -> Callable[[str], None]:
+    where = os.path.relpath(ws.root)
+    what = "this workspace" if where == "." else f"the workspace {where}"
+
+    def on_wait(holder: str) -> None:
+        sys.stderr.write(shown(f"packer: waiting for {holder}, which is building {what}") + "\n")
+        sys.stderr.flush()
+
+    return on_wait
+
+
+def _take_build_lock(ws: Workspace) -> _WorkspaceLock:
+    # Waits as long as another build runs: a build is not a hang, and a dead holder's flock is
+    # gone with it. The wait is announced once, naming the holder.
     lock = _WorkspaceLock(ws, BUILD_LOCK_FILE, BUILD_HOLDER_FILE)
-    lock.acquire(-1, on_wait)
+    lock.acquire(-1, _say_waiting(ws))
     return lock
+
+
+def hold_build_until_exit(ws: Workspace) -> None:
+    """Take ``ws``'s build lock unless this process holds it already, and keep it: the kernel
+    drops it when the process ends, after doit has written its record back (a dodo.py: doit
+    opens its record after importing the dodo, and writes it just before the process ends)."""
+    key = os.path.realpath(ws.state_dir)
+    if key not in _HELD_BUILD_LOCKS:
+        _HELD_BUILD_LOCKS[key] = _take_build_lock(ws)
+
+
+@contextmanager
+def holding_build(ws: Workspace) -> Iterator[None]:
+    """Hold ``ws``'s build lock for the block (``packer build``, which may run again in the same
+    process); nothing to take if this process holds it already."""
+    key = os.path.realpath(ws.state_dir)
+    if key in _HELD_BUILD_LOCKS:
+        yield
+        return
+    lock = _HELD_BUILD_LOCKS[key] = _take_build_lock(ws)
+    try:
+        yield
+    finally:
+        del _HELD_BUILD_LOCKS[key]
+        lock.release()

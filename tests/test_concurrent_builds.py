@@ -93,10 +93,10 @@ def test_concurrent_builds_serialize_and_each_ends_with_a_valid_pack(workspace: 
 
 HOLDER = """\
 import sys
-from packer.lane import build_lock
+from packer.lane import hold_build_until_exit
 from packer.workspace import open_workspace
 
-lock = build_lock(open_workspace(sys.argv[1]))  # kept: a collected lock is released
+hold_build_until_exit(open_workspace(sys.argv[1]))
 print("held", flush=True)
 sys.stdin.read()  # hold the lock until the test closes stdin
 """
