@@ -27,6 +27,7 @@ from doit import get_var
 from doit.exceptions import InvalidDodoFile
 
 from packer.doit import doit_config, packer_tasks
+from packer.doitdb import BACKEND
 from packer.errors import PackerError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +47,7 @@ if _is_demo:
         out_dir=BUILD,
     )
     os.makedirs(BUILD, exist_ok=True)
-    DOIT_CONFIG = {"dep_file": os.path.join(BUILD, ".doit-repo.json"), "backend": "json"}
+    DOIT_CONFIG = {"dep_file": os.path.join(BUILD, ".doit-repo.json"), "backend": BACKEND}
 else:
     assets = packer_tasks(_workspace)
     try:

@@ -418,16 +418,16 @@ def _commit(pack_path: str, moves: Sequence[tuple[str, str]]) -> None:
 def _roll_forward(pack_path: str, moves: Sequence[tuple[str, str]]) -> None:
     """Finish a recorded commit: the writer's own, or one a kill interrupted.
 
-    Every step is a rename that frees nothing (the previous file moves aside, the new one takes
-    its name) or, once every new file is in place, the unlink of what they replaced (where a
-    large file's blocks are freed, which takes time). Each step checks what is already done, so
-    a commit or a recovery killed at any instant ends the same way when run again.
+    Every step frees nothing (the previous file gets a second name, then the new one replaces
+    it, so the pack's path always names a whole pack) until every new file is in place; then
+    what they replaced is unlinked, where a large file's blocks are freed, which takes time.
+    Each step checks what is already done, so a commit or a recovery killed at any instant ends
+    the same way when run again.
     """
     for path, new in moves:
         if os.path.lexists(new):
-            with contextlib.suppress(FileNotFoundError):  # nothing to replace: a first build
-                os.rename(path, _set_aside_path(path))
-            os.rename(new, path)
+            _keep_previous(path)
+            os.replace(new, path)
     for folder in sorted({os.path.dirname(path) or "." for path, _ in moves}):
         fsync_dir(folder)
     for path, _ in moves:
@@ -435,6 +435,20 @@ def _roll_forward(pack_path: str, moves: Sequence[tuple[str, str]]) -> None:
             os.unlink(_set_aside_path(path))
     os.unlink(commit_record_path(pack_path))
     fsync_dir(os.path.dirname(pack_path) or ".")
+
+
+def _keep_previous(path: str) -> None:
+    """Give the file at ``path`` its set-aside name too, so replacing ``path`` frees nothing."""
+    aside = _set_aside_path(path)
+    with contextlib.suppress(FileNotFoundError):  # left by a commit killed at this very step
+        os.unlink(aside)
+    try:
+        os.link(path, aside)
+    except FileNotFoundError:  # nothing to replace: a first build
+        return
+    except OSError:  # a file system without hard links: move it aside instead
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path, aside)
 
 
 def _read_commit_record(pack_path: str) -> list[tuple[str, str]] | None:
@@ -500,8 +514,7 @@ def complete_commit(pack_path: str) -> bool:
 
     Returns True when there was one. ``write_pack`` and ``verify_pack`` call it themselves;
     call it before reading a pack and its manifest as a pair by other means. A lone
-    ``PackReader`` needs no call: the pack's path always names a whole pack, old or new, or
-    (for a moment of a commit) none.
+    ``PackReader`` needs no call: the pack's path always names a whole pack, old or new.
     """
     with _commit_lock(pack_path):
         return _finish_commit(pack_path)
