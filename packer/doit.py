@@ -48,7 +48,7 @@ from packer.errors import PackerError, shown
 from packer.fsutil import KIB, atomic_write, read_regular
 from packer.jsontext import JsonTextError, parse_json
 from packer.lane import hold_build_until_exit, holding_build
-from packer.pack import PackEntry, write_pack
+from packer.pack import PackEntry, recover_outputs, write_pack
 from packer.plan import BuildPlan, plan_build, with_dep_outputs
 from packer.workspace import Workspace, open_workspace
 
@@ -263,9 +263,11 @@ class PackerTasks:
         return InvalidDodoFile(f"packer{where}: {_failure(err, root)}")
 
     def _hold_build_lock(self) -> None:
-        """Take the workspace's build lock for the rest of this process (see module doc)."""
+        """Take the workspace's build lock for the rest of this process (see module doc), then
+        clear what a killed build left beside the pack (the pack task may be up to date)."""
         try:
             hold_build_until_exit(self.ws)
+            _recover_outputs(self.ws)
         except (PackerError, OSError) as err:
             raise self._loading_error(err) from None
 
@@ -396,6 +398,11 @@ def _outputs_state(ws: Workspace) -> dict[str, list[int] | None]:
     return state
 
 
+def _recover_outputs(ws: Workspace) -> None:
+    if os.path.isdir(ws.out_dir):  # nothing to recover before the first build
+        recover_outputs(ws.pack_path, ws.manifest_path)
+
+
 def _nothing_changed(ws: Workspace, plan: BuildPlan) -> bool:
     """True when the last full ``packer build`` succeeded for this very plan and left its outputs
     as they are now: doit would find every task up to date, so it need not be loaded at all.
@@ -446,6 +453,7 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     failure 1.
     """
     with holding_build(ws):
+        _recover_outputs(ws)
         with _bulk_load():
             plan = plan_build(api.snapshot(ws, frozen=frozen))
         if not argv and _nothing_changed(ws, plan):

@@ -281,11 +281,7 @@ def write_pack(
         raise PackError("the manifest path is the pack path", manifest_path)
     ordered = _sorted_entries(pack_path, entries)
     try:
-        with _commit_lock(pack_path):
-            # Under the lock: the temps a commit record names are the recovery's to move in.
-            _finish_commit(pack_path)
-            for path in (pack_path, manifest_path, commit_record_path(pack_path)):
-                remove_stale_temps(os.path.dirname(path) or ".", os.path.basename(path))
+        recover_outputs(pack_path, manifest_path)
         with _staged_files([pack_path, manifest_path]) as staged:
             (pack_temp, pack_out), (manifest_temp, manifest_out) = staged
             placed = _write_pack_file(pack_out, pack_path, ordered)
@@ -507,6 +503,17 @@ def _finish_commit(pack_path: str) -> bool:
             commit_record_path(pack_path),
         ) from err
     return True
+
+
+def recover_outputs(pack_path: str, manifest_path: str) -> None:
+    """Finish a commit a killed writer left half done and remove the temp files of writers that
+    died (a build calls it before it writes, or when it finds the pack up to date, so a kill's
+    debris never outlives the next build)."""
+    with _commit_lock(pack_path):
+        # Under the lock: the temps a commit record names are the recovery's to move in.
+        _finish_commit(pack_path)
+        for path in (pack_path, manifest_path, commit_record_path(pack_path)):
+            remove_stale_temps(os.path.dirname(path) or ".", os.path.basename(path))
 
 
 def complete_commit(pack_path: str) -> bool:

@@ -149,3 +149,28 @@ def test_kill_9_at_random_instants_leaves_a_pair_verify_accepts(tmp_path: Path) 
     print(f"kill rounds: {json.dumps(figures)}")
     if os.environ.get("PACKER_KILL_STATS"):
         Path(os.environ["PACKER_KILL_STATS"]).write_text(json.dumps(figures, indent=2))
+
+
+def test_a_killed_builds_temp_files_do_not_outlive_the_next_no_op_build(
+    workspace: Path,
+) -> None:
+    write_asset(
+        workspace,
+        "assets/one",
+        {"asset_name": "one", "kind": "raw", "inputs": ["a"]},
+        {"a": b"one"},
+    )
+    assert run_packer("build", cwd=workspace, timeout=TIMEOUT).code == 0
+    build = workspace / "build"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=TIMEOUT)
+    live = f".game.pack.tmp-{os.getpid()}-work"  # a live writer's work in progress: kept
+    for command in (["build"], ["build", "-n", "2"]):  # the shortcut, then through doit
+        debris = [f".game.pack.tmp-{dead.pid}-x", f".game.manifest.json.tmp-{dead.pid}-y"]
+        for name in [*debris, live]:
+            (build / name).write_bytes(b"half a pack")
+        result = run_packer(*command, cwd=workspace, timeout=TIMEOUT)
+        assert result.code == 0, result.err
+        assert _temps(build) == [live], command
+    (build / live).unlink()
+    verify_pack(str(build / "game.pack"))
