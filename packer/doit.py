@@ -309,7 +309,7 @@ class PackerTasks:
                 task_dep=[f"{self.prefix}asset:{dep_id}" for _, dep_id in t.deps],
                 uptodate=[KeyUnchanged(t.task_key, deps)],
                 clean=True,
-                doc=f"{t.asset_name} ({t.kind}, {t.path})",
+                doc=shown(f"{t.asset_name} ({t.kind}, {t.path})"),
             )
         yield Task(
             f"{self.prefix}pack",
