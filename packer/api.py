@@ -21,12 +21,19 @@ from packer.errors import ConfigError, PackerError, RegistryError
 from packer.fsutil import atomic_write
 from packer.kinds.registry import load_kinds
 from packer.lane import Lane
-from packer.model import LEADS_OUTSIDE, AssetDecl, WorkspaceSection, path_problem
+from packer.model import (
+    DEFAULT_ASSETS,
+    DEFAULT_OUT,
+    LEADS_OUTSIDE,
+    AssetDecl,
+    WorkspaceSection,
+    path_problem,
+)
 from packer.plan import MovedAsset, Status, drift_errors, reconcile, sync_registry
 from packer.registry import Registry, merge, parse, read_registry_text, render
-from packer.scan import ASSET_FILE, ScanResult, scan
+from packer.scan import ScanResult, scan
 from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
-from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, open_workspace
+from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, asset_file, open_workspace
 
 MERGE_DRIVER = "packer-registry"
 GITATTRIBUTES_LINE = f"{REGISTRY_FILE} merge={MERGE_DRIVER}"
@@ -47,8 +54,11 @@ def init(directory: str, name: str | None = None) -> Workspace:
         WorkspaceSection(name=pack_name)
     except ValidationError as err:
         raise ConfigError(err.errors()[0]["msg"], CONFIG_FILE, field="workspace.name") from None
-    os.makedirs(os.path.join(root, "assets"), exist_ok=True)
-    toml = f'[workspace]\nname = {json.dumps(pack_name)}\nassets = ["assets"]\nout = "build"\n'
+    os.makedirs(os.path.join(root, DEFAULT_ASSETS), exist_ok=True)
+    toml = (
+        f"[workspace]\nname = {json.dumps(pack_name)}\n"
+        f"assets = {json.dumps([DEFAULT_ASSETS])}\nout = {json.dumps(DEFAULT_OUT)}\n"
+    )
     atomic_write(os.path.join(root, CONFIG_FILE), toml.encode())
     ws = open_workspace(root, search_up=False)
     with Lane(ws).hold() as lane:
@@ -172,7 +182,7 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
         entry = registry.by_path.get(src_rel)
         if entry is None:
             has_decl = path_problem(src_rel) is None and os.path.isfile(
-                ws.abspath(posixpath.join(src_rel, ASSET_FILE))
+                ws.abspath(asset_file(src_rel))
             )
             raise PackerError(
                 "not a registered asset folder"

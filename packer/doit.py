@@ -50,10 +50,9 @@ from packer.jsontext import JsonTextError, parse_json
 from packer.lane import hold_build_until_exit, holding_build
 from packer.pack import PackEntry, recover_outputs, write_pack
 from packer.plan import BuildPlan, plan_build, with_dep_outputs
-from packer.workspace import Workspace, open_workspace
+from packer.workspace import DOIT_RECORD, LAST_BUILD, Workspace, asset_file, open_workspace
 
 FROZEN_ENV = "PACKER_FROZEN"
-DOIT_DB = "doit.json"
 
 
 def doit_config(ws: Workspace) -> dict[str, Any]:
@@ -67,7 +66,7 @@ def doit_config(ws: Workspace) -> dict[str, Any]:
     """
     os.makedirs(ws.state_dir, exist_ok=True)
     return {
-        "dep_file": os.path.join(ws.state_dir, DOIT_DB),
+        "dep_file": os.path.join(ws.state_dir, DOIT_RECORD),
         "backend": BACKEND,
         "default_tasks": ["pack"],
     }
@@ -239,12 +238,12 @@ class PackerTasks:
 
     def _artifact(self, asset_id: str) -> str:
         """Absolute path of an asset's artifact (what actions read and write)."""
-        return os.path.join(self.ws.out_dir, "assets", f"{asset_id}.bin")
+        return self.ws.artifact_path(asset_id)
 
     @property
     def _artifact_prefix(self) -> str:
         """Spelled folder of the artifacts, ending in a separator (joined once, not per task)."""
-        return os.path.join(self._spell(os.path.join(self.ws.out_dir, "assets")), "")
+        return os.path.join(self._spell(self.ws.artifacts_dir), "")
 
     def _load_plan(self) -> BuildPlan:
         if self._plan is not None:
@@ -278,7 +277,7 @@ class PackerTasks:
     def _make_tasks(self) -> Iterator[Task]:
         plan = self._load_plan()
         ws = self.ws
-        cache_dir = os.path.join(ws.state_dir, "cache")
+        cache_dir = ws.output_cache_dir
         entries: list[PackEntry] = []
         names: list[str] = []
         spelled_prefix = self._artifact_prefix
@@ -287,7 +286,7 @@ class PackerTasks:
             deps = tuple((name, self._artifact(dep_id)) for name, dep_id in t.deps)
             job = AssetJob(
                 root=ws.root,
-                asset_file=f"{t.path}/asset.json",
+                asset_file=asset_file(t.path),
                 kind=t.kind,
                 params_json=t.params_json,
                 input_names=t.input_names,
@@ -374,7 +373,6 @@ def workspace_tasks(dodo_file: str) -> tuple[dict[str, Any], PackerTasks]:
     return config, tasks
 
 
-LAST_BUILD = "last-build.json"
 _LAST_BUILD_LIMIT = 64 * KIB
 
 
@@ -384,10 +382,10 @@ def _outputs_state(ws: Workspace) -> dict[str, list[int] | None]:
     artifacts folder (whose ctime moves when an artifact is added, removed or replaced)."""
     state: dict[str, list[int] | None] = {}
     for path in (
-        os.path.join(ws.state_dir, DOIT_DB),
+        os.path.join(ws.state_dir, DOIT_RECORD),
         ws.pack_path,
         ws.manifest_path,
-        os.path.join(ws.out_dir, "assets"),
+        ws.artifacts_dir,
     ):
         try:
             st = os.stat(path)

@@ -33,12 +33,15 @@ from packer.errors import ConfigError, LaneBusy, shown
 from packer.fsutil import KIB, FileTooLarge, atomic_write, read_regular, remove_stale_temps
 from packer.jsontext import JsonTextError, parse_json
 from packer.registry import Registry, read_registry, render
-from packer.workspace import REGISTRY_FILE, Workspace
+from packer.workspace import (
+    BUILD_HOLDER,
+    BUILD_LOCK,
+    LANE_HOLDER,
+    LANE_LOCK,
+    REGISTRY_FILE,
+    Workspace,
+)
 
-LOCK_FILE = "lane.lock"
-HOLDER_FILE = "lane.holder"
-BUILD_LOCK_FILE = "build.lock"
-BUILD_HOLDER_FILE = "build.holder"
 DEFAULT_TIMEOUT_S = 60.0
 TIMEOUT_ENV = "PACKER_LANE_TIMEOUT"
 _HOLDER_LIMIT = 64 * KIB
@@ -180,7 +183,7 @@ class Lane:
 
     @contextmanager
     def hold(self) -> Iterator[LaneSession]:
-        lock = _WorkspaceLock(self.ws, LOCK_FILE, HOLDER_FILE)
+        lock = _WorkspaceLock(self.ws, LANE_LOCK, LANE_HOLDER)
         try:
             lock.acquire(self.timeout)
         except Timeout:
@@ -219,7 +222,7 @@ def _say_waiting(ws: Workspace) -> Callable[[str], None]:
 def _take_build_lock(ws: Workspace) -> _WorkspaceLock:
     # Waits as long as another build runs: a build is not a hang, and a dead holder's flock is
     # gone with it. The wait is announced once, naming the holder.
-    lock = _WorkspaceLock(ws, BUILD_LOCK_FILE, BUILD_HOLDER_FILE)
+    lock = _WorkspaceLock(ws, BUILD_LOCK, BUILD_HOLDER)
     lock.acquire(-1, _say_waiting(ws))
     return lock
 

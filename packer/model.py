@@ -87,6 +87,10 @@ Name = Annotated[NonEmpty, AfterValidator(_no_nul)]
 WorkspacePath = Annotated[str, AfterValidator(_workspace_path)]
 
 
+DEFAULT_ASSETS = "assets"
+DEFAULT_OUT = "build"
+
+
 class WorkspaceSection(BaseModel):
     """The ``[workspace]`` table of packer.toml."""
 
@@ -94,9 +98,9 @@ class WorkspaceSection(BaseModel):
 
     name: str = Field(description="Pack name: the pack is <out>/<name>.pack.")
     assets: tuple[NonEmpty, ...] = Field(
-        default=("assets",), min_length=1, description="Folders scanned for asset.json."
+        default=(DEFAULT_ASSETS,), min_length=1, description="Folders scanned for asset.json."
     )
-    out: NonEmpty = Field(default="build", description="Output folder.")
+    out: NonEmpty = Field(default=DEFAULT_OUT, description="Output folder.")
 
     @field_validator("name")
     @classmethod

@@ -17,6 +17,7 @@ from packer.model import RegistryEntry
 from packer.registry import Registry, new_asset_id
 from packer.scan import Declaration, ScanResult
 from packer.snapshot import Snapshot
+from packer.workspace import asset_file
 
 # Part of every pack key: bump when the pack writer's output changes for the same entries.
 PACK_LAYOUT_VERSION = "1"
@@ -173,7 +174,7 @@ def drift_errors(status: Status) -> list[PackerError]:
     hint = "(frozen: run `packer sync` and commit registry.json)"
     errors: list[PackerError] = []
     errors += [
-        RegistryError(f"asset {n.asset_name!r} is not registered {hint}", f"{n.path}/asset.json")
+        RegistryError(f"asset {n.asset_name!r} is not registered {hint}", asset_file(n.path))
         for n in status.new
     ]
     errors += [

@@ -59,9 +59,15 @@ from packer.jsontext import JsonTextError, parse_json
 from packer.kinds.base import Kind
 from packer.model import REGISTRY_OWNED_FIELDS, AssetDecl, path_problem
 from packer.statcache import CACHE_FILE_LIMIT, FileStat, StatCache
-from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace
+from packer.workspace import (
+    ASSET_FILE,
+    CONFIG_FILE,
+    DECL_CACHE,
+    REGISTRY_FILE,
+    Workspace,
+    asset_file,
+)
 
-ASSET_FILE = "asset.json"
 ASSET_FILE_LIMIT = 1 * MIB
 """asset.json files larger than this are refused: authoring intent is a few hundred bytes."""
 
@@ -88,7 +94,7 @@ class Declaration:
 
     @property
     def asset_file(self) -> str:
-        return ASSET_FILE if self.path == "." else f"{self.path}/{ASSET_FILE}"
+        return asset_file(self.path)
 
 
 @dataclass(frozen=True)
@@ -304,7 +310,6 @@ def _resolve_input(folder: str, name: str) -> str | None:
     return None if path_problem(rel) else rel
 
 
-DECL_CACHE_FILE = "decls"
 _DECL_CACHE_VERSION = 2
 # (asset_name, kind, declared inputs, deps, kind version, params_json, inputs)
 _CachedDecl = tuple[str, str, tuple[str, ...], tuple[str, ...], int, str, tuple[str, ...]]
@@ -385,7 +390,7 @@ class _Scanner:
         self.base = os.path.join(ws.root, "")
         self.real_base = real_base
         self.stat_cache = cache
-        self.decl_cache = _DeclCache(ws.state_path(DECL_CACHE_FILE)) if cache else None
+        self.decl_cache = _DeclCache(ws.state_path(DECL_CACHE)) if cache else None
         self.decls: list[Declaration] = []
         self.broken: list[PackerError] = []
         self.broken_paths: set[str] = set()
@@ -399,7 +404,7 @@ class _Scanner:
 
     def folder(self, folder: str, linked: bool) -> None:
         """Check the asset folder ``folder``; ``linked`` when its asset.json is a link."""
-        display = ASSET_FILE if folder == "." else f"{folder}/{ASSET_FILE}"
+        display = asset_file(folder)
         try:
             unusable = path_problem(folder)
             if unusable is not None:

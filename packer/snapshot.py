@@ -19,9 +19,7 @@ from packer.hashing import hash_parts
 from packer.registry import Registry
 from packer.scan import ScanResult
 from packer.statcache import FileStat, StatCache
-from packer.workspace import Workspace
-
-STAT_CACHE_FILE = "statcache"
+from packer.workspace import STAT_CACHE, Workspace
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ def fingerprint(registry_hash: str, scan: ScanResult, input_hashes: Mapping[str,
 
 
 def open_stat_cache(ws: Workspace) -> StatCache:
-    return StatCache(ws.state_path(STAT_CACHE_FILE))
+    return StatCache(ws.state_path(STAT_CACHE))
 
 
 def take_snapshot(

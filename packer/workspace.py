@@ -25,8 +25,28 @@ from packer.model import Config
 
 CONFIG_FILE = "packer.toml"
 REGISTRY_FILE = "registry.json"
+ASSET_FILE = "asset.json"
 STATE_DIR = ".packer"
 CONFIG_LIMIT = 1 * MIB
+
+# Files and folders under the state folder (``.packer/``): state, never an authority.
+LANE_LOCK = "lane.lock"
+LANE_HOLDER = "lane.holder"
+BUILD_LOCK = "build.lock"
+BUILD_HOLDER = "build.holder"
+STAT_CACHE = "statcache"
+DECL_CACHE = "decls"
+DOIT_RECORD = "doit.json"
+LAST_BUILD = "last-build.json"
+OUTPUT_CACHE = "cache"
+
+ARTIFACTS = "assets"
+"""The folder of per-asset artifacts under the output folder."""
+
+
+def asset_file(folder: str) -> str:
+    """Workspace-relative path of the asset.json of an asset folder (``.``: the root's own)."""
+    return ASSET_FILE if folder == "." else f"{folder}/{ASSET_FILE}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,18 @@ class Workspace:
     @property
     def manifest_path(self) -> str:
         return os.path.join(self.out_dir, f"{self.name}.manifest.json")
+
+    @property
+    def artifacts_dir(self) -> str:
+        return os.path.join(self.out_dir, ARTIFACTS)
+
+    def artifact_path(self, asset_id: str) -> str:
+        """Where an asset's artifact is written: ``<out>/assets/<asset_id>.bin``."""
+        return os.path.join(self.out_dir, ARTIFACTS, f"{asset_id}.bin")
+
+    @property
+    def output_cache_dir(self) -> str:
+        return os.path.join(self.state_dir, OUTPUT_CACHE)
 
     @property
     def asset_roots(self) -> tuple[str, ...]:

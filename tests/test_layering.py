@@ -83,6 +83,7 @@ ALLOWED: dict[str, set[str]] = {
         "packer.registry",
         "packer.scan",
         "packer.snapshot",
+        "packer.workspace",
     },
     "packer.pack": {
         "packer.artifact",
