@@ -1,8 +1,11 @@
 """The Python API: one function per command. The CLI and the doit adapter are shells over it.
 
 Functions here return typed values and raise ``PackerError``; they never print or exit.
-Every function that reads the workspace does so through one snapshot taken while holding the
-lane, so it never mixes the registry of one moment with the folders of another.
+Readers (``status``, ``ls``, a build's snapshot) never wait on writers: they read the registry
+and scan without the lane, and keep the result only if the registry on disk is still the one
+they read (``lane.read_coherently``), so they never pair the registry of one moment with the
+folders scanned against another. Writers (``init``, ``sync``, ``mv``, a build's sync) change
+the registry inside the lane, from a registry read inside the same hold.
 Imports: every packer module below it (tests/test_layering.py lists them).
 """
 
@@ -12,20 +15,22 @@ import json
 import os
 import posixpath
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from packer.errors import ConfigError, PackerError, RegistryError
+from packer.errors import ConfigError, MoveError, RegistryError
 from packer.fsutil import atomic_write
 from packer.kinds.registry import load_kinds
-from packer.lane import Lane
+from packer.lane import Lane, LaneSession, read_coherently
 from packer.model import (
     DEFAULT_ASSETS,
     DEFAULT_OUT,
     LEADS_OUTSIDE,
     AssetDecl,
+    RegistryEntry,
     WorkspaceSection,
     path_problem,
 )
@@ -88,33 +93,71 @@ def _append_lines(path: str, lines: list[str]) -> None:
         atomic_write(path, (present + sep + "\n".join(missing) + "\n").encode())
 
 
+@dataclass(frozen=True)
+class _Reconciled:
+    """A registry, a scan reconciled against it, and what differs between them."""
+
+    registry: Registry
+    registry_hash: str
+    scan: ScanResult
+    status: Status
+
+
+SYNC_ATTEMPTS = 3
+"""How many lock-free scans a build tries before it scans inside the lane to sync."""
+
+
 def snapshot(ws: Workspace, *, frozen: bool = False) -> Snapshot:
     """The snapshot a build uses: synced through the lane first unless ``frozen``.
 
     Frozen, any difference between workspace and registry is an error and nothing is written.
-    The scan is taken once, inside the lane; a sync changes only the registry it is paired with.
+    The scan runs without the lane (``read_coherently``). A sync takes the lane only for its
+    commit, and commits only if the registry is still the one the scan was reconciled
+    against; otherwise the scan is taken again. The inputs are hashed after the lane is free.
     """
     kinds = load_kinds()
-    with Lane(ws).hold() as lane:
-        cache = open_stat_cache(ws)
-        registry, registry_hash = lane.read()
+    cache = open_stat_cache(ws)
+
+    def observe(registry: Registry, registry_hash: str) -> _Reconciled:
         result = scan(ws, kinds, cache)
-        status = _reconcile(ws, registry, result)
-        if not status.in_sync:
-            if frozen:
-                raise drift_errors(status)[0]
-            lane.write(sync_registry(registry, status))
-            registry, registry_hash = lane.read()
-        return take_snapshot(ws, registry, registry_hash, result, cache)
+        return _Reconciled(registry, registry_hash, result, _reconcile(ws, registry, result))
+
+    registry, registry_hash, result = _synced(ws, observe, frozen=frozen)
+    return take_snapshot(ws, registry, registry_hash, result, cache)
+
+
+def _synced(
+    ws: Workspace, observe: Callable[[Registry, str], _Reconciled], *, frozen: bool
+) -> tuple[Registry, str, ScanResult]:
+    """A registry and a scan that belong together, the registry synced to the scan first."""
+    for _ in range(SYNC_ATTEMPTS):
+        seen = read_coherently(ws, observe)
+        if seen.status.in_sync:
+            return seen.registry, seen.registry_hash, seen.scan
+        if frozen:
+            raise drift_errors(seen.status)[0]
+        with Lane(ws).hold() as lane:
+            if lane.current_hash() == seen.registry_hash:
+                return _commit_sync(lane, seen)
+    # Writers committed between every scan and its sync: scan inside the lane this once.
+    with Lane(ws).hold() as lane:
+        return _commit_sync(lane, observe(*lane.read()))
+
+
+def _commit_sync(lane: LaneSession, seen: _Reconciled) -> tuple[Registry, str, ScanResult]:
+    """Write the sync of ``seen`` (whose registry is the one on disk in this hold) and pair
+    the scan with the registry written."""
+    lane.write(sync_registry(seen.registry, seen.status))
+    registry, registry_hash = lane.read()
+    return registry, registry_hash, seen.scan
 
 
 def _reconcile(ws: Workspace, registry: Registry, result: ScanResult) -> Status:
     """``plan.reconcile``, refusing an output folder that holds a registered asset: the scan
     skips the output folder, so the asset would look deleted and a sync would retire its id."""
     status = reconcile(registry, result)
-    out = ws.out_rel
     for gone in status.missing:
-        if gone.path == out or gone.path.startswith(out + "/"):
+        if _within(gone.path, ws.out_rel):
             raise ConfigError(
                 f"{ws.config.workspace.out!r} holds the registered asset {gone.asset_id} "
                 f"({gone.path}); choose another output folder",
@@ -125,9 +168,9 @@ def _reconcile(ws: Workspace, registry: Registry, result: ScanResult) -> Status:
 
 
 def status(ws: Workspace) -> Status:
-    with Lane(ws).hold() as lane:
-        registry, _ = lane.read()
-        return _reconcile(ws, registry, scan(ws, load_kinds()))
+    """How the workspace differs from the registry, read without the lane."""
+    kinds = load_kinds()
+    return read_coherently(ws, lambda registry, _: _reconcile(ws, registry, scan(ws, kinds)))
 
 
 @dataclass(frozen=True)
@@ -158,13 +201,12 @@ class ListedAsset:
 
 
 def ls(ws: Workspace) -> tuple[ListedAsset, ...]:
-    """The registered assets of one snapshot, sorted by asset_id."""
-    with Lane(ws).hold() as lane:
-        registry, _ = lane.read()
-        result = scan(ws, load_kinds())
-    kinds = {d.path: d.kind for d in result.decls}
+    """The registered assets of one registry state, sorted by asset_id, read without the lane."""
+    kinds = load_kinds()
+    registry, result = read_coherently(ws, lambda registry, _: (registry, scan(ws, kinds)))
+    kind_at = {d.path: d.kind for d in result.decls}
     return tuple(
-        ListedAsset(e.asset_id, e.asset_name, e.path, kinds.get(e.path)) for e in registry.entries
+        ListedAsset(e.asset_id, e.asset_name, e.path, kind_at.get(e.path)) for e in registry.entries
     )
 
 
@@ -172,77 +214,18 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
     """Move an asset folder and record the move in one lane commit; its asset_id is kept.
 
     ``src`` and ``dst`` are paths as a user types them (relative to the current folder).
-    If the registry cannot be written the folder is moved back.
+    Every check is made inside the lane, on the registry read there; a refused move is a
+    ``MoveError`` and changes nothing. If the registry cannot be written the folder is moved back.
     """
     src_rel, dst_rel = ws.relpath(src), ws.relpath(dst)
     with Lane(ws).hold() as lane:
         registry, _ = lane.read()
-        # Only a registered path is moved (registry paths are inside the workspace): so
-        # `packer mv ../victim assets/pulled` pulls nothing in.
-        entry = registry.by_path.get(src_rel)
-        if entry is None:
-            has_decl = path_problem(src_rel) is None and os.path.isfile(
-                ws.abspath(asset_file(src_rel))
-            )
-            raise PackerError(
-                "not a registered asset folder"
-                + (" (run `packer sync` first)" if has_decl else " (no asset.json)"),
-                src_rel,
-            )
-        if not os.path.isdir(ws.abspath(src_rel)):
-            raise PackerError(
-                "registered, but the folder is gone (run `packer status` to see where)", src_rel
-            )
-        problem = path_problem(dst_rel)
-        if problem == LEADS_OUTSIDE or dst_rel.startswith(src_rel + "/"):
-            raise PackerError(
-                "destination must be inside the workspace, outside the source", dst_rel
-            )
-        if problem is not None:
-            raise PackerError(f"destination {problem}", dst_rel)
-        # The folder moved and the folder it lands in must be where their paths say: through
-        # a link the move would take the asset out of the workspace, or somewhere the scan
-        # (which enters no folder link) never looks.
-        for role, rel, checked in (
-            ("source", src_rel, src_rel),
-            ("destination", dst_rel, posixpath.dirname(dst_rel)),
-        ):
-            problem = _link_on_the_way(ws, checked)
-            if problem is not None:
-                raise PackerError(f"{role} {problem}", rel)
-        if os.path.lexists(ws.abspath(dst_rel)):
-            raise PackerError("destination already exists", dst_rel)
-        if not any(dst_rel.startswith(root + "/") or root == "." for root in ws.asset_roots):
-            raise PackerError(
-                f"destination is outside the asset folders ({', '.join(ws.asset_roots)})", dst_rel
-            )
-        # The scan skips dot folders and the output folder: moved there, the asset would be
-        # missing at the next sync and its id retired.
-        root = max((r for r in ws.asset_roots if r == "." or dst_rel.startswith(r + "/")), key=len)
-        below = dst_rel if root == "." else dst_rel[len(root) + 1 :]
-        if any(part.startswith(".") for part in below.split("/")) or (
-            dst_rel == ws.out_rel or dst_rel.startswith(ws.out_rel + "/")
-        ):
-            raise PackerError(
-                "destination is in a folder packer does not scan (a name starting with '.', "
-                "or the output folder)",
-                dst_rel,
-            )
-        # A registered asset whose folder is gone (not yet synced) still holds its path: moving
-        # there would make the registry claim one path twice.
-        taken = [
-            e for e in registry.entries if e.path == dst_rel or e.path.startswith(dst_rel + "/")
-        ]
-        if taken:
-            raise PackerError(
-                f"destination is registered to asset {taken[0].asset_id} "
-                f"({taken[0].asset_name!r}), whose folder is gone (run `packer sync` first)",
-                dst_rel,
-            )
+        entry = _registered_source(ws, registry, src_rel)
+        _check_move(ws, registry, src_rel, dst_rel)
         moved = [
             e.model_copy(update={"path": dst_rel + e.path[len(src_rel) :]})
             for e in registry.entries
-            if e.path == src_rel or e.path.startswith(src_rel + "/")
+            if _within(e.path, src_rel)
         ]
         os.makedirs(os.path.dirname(ws.abspath(dst_rel)), exist_ok=True)
         os.rename(ws.abspath(src_rel), ws.abspath(dst_rel))
@@ -252,6 +235,77 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
             os.rename(ws.abspath(dst_rel), ws.abspath(src_rel))
             raise
     return MovedAsset(entry.asset_id, entry.asset_name, src_rel, dst_rel)
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether workspace-relative ``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(folder + "/")
+
+
+def _registered_source(ws: Workspace, registry: Registry, src_rel: str) -> RegistryEntry:
+    """The entry of the asset folder ``packer mv`` moves, which must be registered and present.
+
+    Only a registered path is moved (registry paths are inside the workspace): so
+    `packer mv ../victim assets/pulled` pulls nothing in.
+    """
+    entry = registry.by_path.get(src_rel)
+    if entry is None:
+        has_decl = path_problem(src_rel) is None and os.path.isfile(ws.abspath(asset_file(src_rel)))
+        raise MoveError(
+            "not a registered asset folder"
+            + (" (run `packer sync` first)" if has_decl else " (no asset.json)"),
+            src_rel,
+        )
+    if not os.path.isdir(ws.abspath(src_rel)):
+        raise MoveError(
+            "registered, but the folder is gone (run `packer status` to see where)", src_rel
+        )
+    return entry
+
+
+def _check_move(ws: Workspace, registry: Registry, src_rel: str, dst_rel: str) -> None:
+    """Refuse a move through a link, or to a destination the asset could not live at."""
+    problem = path_problem(dst_rel)
+    if problem == LEADS_OUTSIDE or dst_rel.startswith(src_rel + "/"):
+        raise MoveError("destination must be inside the workspace, outside the source", dst_rel)
+    if problem is not None:
+        raise MoveError(f"destination {problem}", dst_rel)
+    # The folder moved and the folder it lands in must be where their paths say: through
+    # a link the move would take the asset out of the workspace, or somewhere the scan
+    # (which enters no folder link) never looks.
+    for role, rel, checked in (
+        ("source", src_rel, src_rel),
+        ("destination", dst_rel, posixpath.dirname(dst_rel)),
+    ):
+        problem = _link_on_the_way(ws, checked)
+        if problem is not None:
+            raise MoveError(f"{role} {problem}", rel)
+    if os.path.lexists(ws.abspath(dst_rel)):
+        raise MoveError("destination already exists", dst_rel)
+    roots = [r for r in ws.asset_roots if r == "." or dst_rel.startswith(r + "/")]
+    if not roots:
+        raise MoveError(
+            f"destination is outside the asset folders ({', '.join(ws.asset_roots)})", dst_rel
+        )
+    # The scan skips dot folders and the output folder: moved there, the asset would be
+    # missing at the next sync and its id retired.
+    root = max(roots, key=len)
+    below = dst_rel if root == "." else dst_rel[len(root) + 1 :]
+    if any(part.startswith(".") for part in below.split("/")) or _within(dst_rel, ws.out_rel):
+        raise MoveError(
+            "destination is in a folder packer does not scan (a name starting with '.', "
+            "or the output folder)",
+            dst_rel,
+        )
+    # A registered asset whose folder is gone (not yet synced) still holds its path: moving
+    # there would make the registry claim one path twice.
+    taken = [e for e in registry.entries if _within(e.path, dst_rel)]
+    if taken:
+        raise MoveError(
+            f"destination is registered to asset {taken[0].asset_id} "
+            f"({taken[0].asset_name!r}), whose folder is gone (run `packer sync` first)",
+            dst_rel,
+        )
 
 
 def _link_on_the_way(ws: Workspace, rel: str) -> str | None:

@@ -124,7 +124,29 @@ class RegistryError(PackerError):
 
 
 class LaneBusy(PackerError):
-    """Another process held the write lane longer than the timeout; carries who holds it."""
+    """Another process held the write lane longer than the timeout.
+
+    ``holder`` says who holds it (``pid N on HOST (COMMAND)``, or why that is unknown),
+    ``lock_path`` (also ``path``) is the lock file, ``waited_s`` how long this process waited,
+    and ``timeout_setting`` names what a user sets to wait longer.
+    """
+
+    def __init__(self, holder: str, lock_path: str, waited_s: float, timeout_setting: str) -> None:
+        super().__init__(
+            f"write lane busy for {waited_s:g}s: held by {holder}; "
+            f"wait for it to finish, or set {timeout_setting} to wait longer",
+            lock_path,
+        )
+        self.holder = holder
+        self.lock_path = lock_path
+        self.waited_s = waited_s
+        self.timeout_setting = timeout_setting
+
+
+class MoveError(PackerError):
+    """``packer mv`` refused a move and changed nothing: the source is not a registered asset
+    folder, or the destination is taken, outside the workspace or the asset folders, reached
+    through a link, or in a folder the scan never looks in."""
 
 
 class ConflictError(PackerError):
@@ -137,6 +159,12 @@ class PackError(PackerError):
     def __init__(self, message: str, path: str = "", entry: str | None = None) -> None:
         super().__init__(message if entry is None else f"entry {entry}: {message}", path)
         self.entry = entry
+
+
+class KindRegistrationError(PackerError):
+    """A ``packer.kinds`` entry point takes the name of a built-in or of another entry point,
+    or registers a kind under a name that is not the kind's own: a kind name must mean one
+    processor on every machine, or packs would differ between machines."""
 
 
 class KindError(PackerError):

@@ -5,6 +5,10 @@ the registry re-read inside the lock (so a change computed from an older read is
 the new canonical text written to a temp file in the same folder, fsynced, ``os.replace``d, and
 the folder fsynced. A crash at any instant leaves the old or the new file, whole.
 
+Readers never take the lock: ``read_coherently`` reads the registry, lets the caller scan, and
+checks by hash that no commit happened meanwhile, retrying (and only after several misses taking
+the lane once). So ``packer status`` answers while a writer holds the lane.
+
 Builds of one workspace serialize on a second lock of the same shape (``hold_build_until_exit``
 for a dodo.py, ``holding_build`` for ``packer build``): doit reads its record when a command
 starts and rewrites it when it ends, so two builds at once would lose each other's results.
@@ -26,13 +30,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
 from packer.errors import ConfigError, LaneBusy, shown
 from packer.fsutil import KIB, FileTooLarge, atomic_write, read_regular, remove_stale_temps
 from packer.jsontext import JsonTextError, parse_json
-from packer.registry import Registry, read_registry, render
+from packer.registry import Registry, read_registry, read_registry_hash, render
 from packer.workspace import (
     BUILD_HOLDER,
     BUILD_LOCK,
@@ -163,6 +168,11 @@ class LaneSession:
         """The registry as it is now, and the hash of its text (refuses a corrupt file)."""
         return read_registry(self.ws.registry_path)
 
+    def current_hash(self) -> str:
+        """The hash ``read`` would give now, without parsing: is it still the one a change
+        was computed from?"""
+        return read_registry_hash(self.ws.registry_path)
+
     def write(self, registry: Registry) -> bool:
         """Replace registry.json with the canonical text of ``registry``; False if unchanged."""
         text = render(registry)
@@ -188,10 +198,10 @@ class Lane:
             lock.acquire(self.timeout)
         except Timeout:
             raise LaneBusy(
-                f"write lane busy for {self.timeout:g}s: held by "
-                f"{describe_holder(lock.holder_path)}; "
-                f"wait for it to finish, or set {TIMEOUT_ENV} to wait longer",
+                describe_holder(lock.holder_path),
                 self.ws.relpath(lock.lock_path),
+                self.timeout,
+                TIMEOUT_ENV,
             ) from None
         try:
             # A writer killed between mkstemp and os.replace leaves its temp file; inside the
@@ -200,6 +210,35 @@ class Lane:
             yield LaneSession(self.ws)
         finally:
             lock.release()
+
+
+Seen = TypeVar("Seen")
+
+LOCK_FREE_READS = 4
+"""How many times ``read_coherently`` reads without the lock before it takes the lane."""
+
+
+def read_coherently(ws: Workspace, observe: Callable[[Registry, str], Seen]) -> Seen:
+    """``observe(registry, registry_hash)`` on one registry state, without taking the lane.
+
+    registry.json is only ever replaced whole, so a read without the lock gets one version of
+    it. ``observe`` (a scan, say) runs next; if the file still has the same hash afterwards,
+    no writer committed in between and what ``observe`` saw belongs with that registry. If it
+    changed, the read and ``observe`` are done again. After ``LOCK_FREE_READS`` attempts that
+    each overlapped a commit, the lane is taken once so writers wait for this one read (as
+    long as ``PACKER_LANE_TIMEOUT`` allows, then ``LaneBusy``).
+    """
+    lane = Lane(ws)
+    # The fallback needs the state folder: refuse one packer cannot use now, not only on the
+    # rare read that falls back.
+    ws.state_path(LANE_LOCK)
+    for _ in range(LOCK_FREE_READS):
+        registry, registry_hash = read_registry(ws.registry_path)
+        seen = observe(registry, registry_hash)
+        if read_registry_hash(ws.registry_path) == registry_hash:
+            return seen
+    with lane.hold() as session:
+        return observe(*session.read())
 
 
 _HELD_BUILD_LOCKS: dict[str, _WorkspaceLock] = {}

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 
 from pydantic import ValidationError
 
@@ -40,13 +41,19 @@ class Registry:
     entries: tuple[RegistryEntry, ...] = ()
     retired: frozenset[str] = field(default_factory=frozenset)
 
+    # The indexes are read-only views of dicts nobody else holds: a frozen value stays frozen
+    # all the way down, at the cost of one small object per index.
     @cached_property
     def by_id(self) -> Mapping[str, RegistryEntry]:
-        return {entry.asset_id: entry for entry in self.entries}
+        return MappingProxyType({entry.asset_id: entry for entry in self.entries})
 
     @cached_property
     def by_path(self) -> Mapping[str, RegistryEntry]:
-        return {entry.path: entry for entry in self.entries}
+        return MappingProxyType({entry.path: entry for entry in self.entries})
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields: the cached indexes (mapping proxies) do not pickle.
+        return (Registry, (self.entries, self.retired))
 
     def taken_ids(self) -> frozenset[str]:
         """Every id that may never be drawn again: active and retired."""
@@ -139,11 +146,23 @@ def read_registry(path: str, display: str = REGISTRY_FILE) -> tuple[Registry, st
 
     A missing file is an empty registry (a fresh clone before the first sync).
     """
-    try:
-        text = read_registry_text(path, display)
-    except FileNotFoundError:
+    text = _text_if_present(path, display)
+    if text is None:
         return Registry(), hash_bytes(b"")
     return parse(text, display), hash_bytes(text)
+
+
+def read_registry_hash(path: str, display: str = REGISTRY_FILE) -> str:
+    """The hash ``read_registry`` would give for the file as it is now, without parsing it."""
+    text = _text_if_present(path, display)
+    return hash_bytes(b"" if text is None else text)
+
+
+def _text_if_present(path: str, display: str) -> bytes | None:
+    try:
+        return read_registry_text(path, display)
+    except FileNotFoundError:
+        return None
 
 
 def read_registry_text(path: str, display: str) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from packer.hashing import hash_parts
 from packer.registry import Registry
@@ -31,8 +32,18 @@ class Snapshot:
     """xxh3_128 of registry.json's text: names the registry this snapshot read."""
     scan: ScanResult
     input_hashes: Mapping[str, str]
-    """xxh3_128 of every existing input, by workspace-relative path."""
+    """xxh3_128 of every existing input, by workspace-relative path (read-only)."""
     fingerprint: str
+
+    def __post_init__(self) -> None:
+        # A read-only view of a private copy: neither the caller's dict nor the snapshot's
+        # users can change what this snapshot saw.
+        object.__setattr__(self, "input_hashes", MappingProxyType(dict(self.input_hashes)))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Mapping proxies do not pickle: rebuild from a plain copy (``__post_init__`` wraps it).
+        fields = (self.registry, self.registry_hash, self.scan, dict(self.input_hashes))
+        return (Snapshot, (*fields, self.fingerprint))
 
 
 def hash_inputs(ws: Workspace, stats: Mapping[str, FileStat], cache: StatCache) -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from types import MappingProxyType
 
-from packer.errors import PackerError, UnknownKindError
+from packer.errors import KindRegistrationError, UnknownKindError
 from packer.kinds.base import Kind
 
 ENTRY_POINT_GROUP = "packer.kinds"
@@ -36,7 +36,7 @@ def load_kinds() -> Mapping[str, Kind]:
         loaded = point.load()
         kind: Kind = loaded() if isinstance(loaded, type) else loaded
         if point.name in kinds or kind.name != point.name:
-            raise PackerError(
+            raise KindRegistrationError(
                 f"entry point {point.value!r} registers kind {kind.name!r} as {point.name!r}, "
                 "which is taken or does not match its name",
                 ENTRY_POINT_GROUP,
