@@ -25,15 +25,22 @@ def write_artifact(path: str, data: bytes) -> None:
 
 def read_artifact(path: str) -> bytes | None:
     """The data of an intact artifact; None when it is missing or does not match its checksum."""
+    checked = read_checked_artifact(path)
+    return None if checked is None else checked[1]
+
+
+def read_checked_artifact(path: str) -> tuple[str, bytes] | None:
+    """The recorded xxh3_128 (hex) and the data of an intact artifact; None when it is missing
+    or its data does not match the recorded digest."""
     try:
         with os.fdopen(open_regular(path), "rb") as handle:
             stored = handle.read()
     except OSError:  # missing, unreadable, or a special file put in its place
         return None
-    data = stored[HEADER_SIZE:]
-    if len(stored) < HEADER_SIZE or stored[:HEADER_SIZE] != xxhash.xxh3_128_digest(data):
+    header, data = stored[:HEADER_SIZE], stored[HEADER_SIZE:]
+    if len(header) < HEADER_SIZE or header != xxhash.xxh3_128_digest(data):
         return None
-    return data
+    return header.hex(), data
 
 
 def artifact_digest(path: str) -> str:

@@ -1,13 +1,14 @@
 """Building one asset: read its inputs, check them against the snapshot, run its kind, store.
 
 The asset's artifact ``<out>/assets/<asset_id>.bin`` (``packer.artifact``) is also kept, by
-hard link, in ``<state>/cache/`` under the task's output key (kind, version, params, input names
-and hashes, deps' output bytes; never path or name). So a moved or renamed asset, or a branch
-switched back, reuses bytes without running its kind. The cache is never an authority: every
+hard link, in the output cache under its completed output key (``packer.keys``: never a path or
+the asset's name). So a moved or renamed asset, or a branch switched back, reuses bytes without
+running its kind. The cache is never an authority: every
 artifact carries the checksum of its bytes, and one that does not match (edited in place, torn)
 is ignored and rebuilt; without the cache the kind runs again and writes the same bytes.
-Imports: stdlib, pydantic, packer.artifact, packer.kinds, packer.plan, packer.hashing,
-packer.fsutil, packer.errors.
+Imports: stdlib, pydantic, packer.artifact, packer.keys, packer.kinds, packer.plan (the
+``AssetTask`` value), packer.workspace (the cache's layout), packer.hashing, packer.fsutil,
+packer.errors.
 """
 
 from __future__ import annotations
@@ -20,35 +21,30 @@ from functools import cache
 
 from pydantic import ValidationError
 
-from packer.artifact import read_artifact, write_artifact
+from packer.artifact import read_artifact, read_checked_artifact, write_artifact
 from packer.errors import InputError, KindError, PackerError
-from packer.fsutil import open_regular
+from packer.fsutil import open_regular, temp_prefix
 from packer.hashing import hash_bytes
+from packer.keys import completed
 from packer.kinds.base import Kind, KindContext
 from packer.kinds.registry import get_kind, load_kinds
-from packer.plan import with_dep_outputs
+from packer.plan import AssetTask
+from packer.workspace import cached_output_path
 
 
 @dataclass(frozen=True)
 class AssetJob:
-    """What the action of one ``asset:<id>`` task needs; plain data, so it pickles for ``-n N``."""
+    """What the action of one ``asset:<id>`` task needs: the planned task and where its files
+    are. Plain data, so it pickles for ``doit -n N``."""
 
     root: str
-    asset_file: str
-    """Workspace-relative path of the asset.json, for error messages."""
-    kind: str
-    params_json: str
-    input_names: tuple[str, ...]
-    inputs: tuple[str, ...]
-    """Workspace-relative paths."""
-    input_hashes: tuple[str, ...]
-    """What the snapshot saw; a different content now means "changed during build"."""
-    deps: tuple[tuple[str, str], ...]
-    """(asset_name, artifact path) of each dep."""
-    output_key: str
-    """The plan's output key; the deps' output bytes are folded in before the cache lookup."""
-    cache_dir: str
+    task: AssetTask
     artifact: str
+    """Absolute path of the asset's artifact."""
+    dep_artifacts: tuple[str, ...]
+    """Absolute path of each dep's artifact, in declared order."""
+    cache_dir: str
+    """The output cache's folder."""
 
 
 @cache
@@ -58,18 +54,15 @@ def _kinds_of_this_process() -> dict[str, Kind]:
     return dict(load_kinds())
 
 
-def cache_path(cache_dir: str, output_key: str) -> str:
-    return os.path.join(cache_dir, output_key[:2], output_key)
-
-
 def _link(source: str, target: str) -> bool:
     """Make ``target`` another name of ``source`` (replacing it atomically); False if the file
     system cannot link."""
     if os.path.exists(target) and os.path.samefile(source, target):
         return True
-    temp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+    folder = os.path.dirname(target)
+    temp = os.path.join(folder, f"{temp_prefix(target)}{os.getpid()}-{threading.get_ident()}")
     try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         os.link(source, temp)
     except OSError:
         return False
@@ -95,39 +88,46 @@ def read_checked_input(root: str, rel: str, expected: str) -> bytes:
     return data
 
 
+def _dep_outputs(job: AssetJob) -> tuple[dict[str, bytes], list[str]]:
+    """Each dep's output by asset_name (what the kind sees) and, in declared order, its digest
+    as its artifact records it (what completes the keys): checked against each other."""
+    outputs: dict[str, bytes] = {}
+    digests: list[str] = []
+    for name, artifact in zip(job.task.decl.deps, job.dep_artifacts, strict=True):
+        checked = read_checked_artifact(artifact)
+        if checked is None:
+            message = f"output of dep {name!r} is missing or damaged: build that asset first"
+            raise InputError(message, job.task.decl.asset_file)
+        digests.append(checked[0])
+        outputs[name] = checked[1]
+    return outputs, digests
+
+
 def build_asset(job: AssetJob) -> bool:
     """Produce the asset's artifact. Returns True when the kind ran, False on a cache hit."""
-    deps: dict[str, bytes] = {}
-    for name, artifact in job.deps:
-        data = read_artifact(artifact)
-        if data is None:
-            message = f"output of dep {name!r} is missing or damaged: build that asset first"
-            raise InputError(message, job.asset_file)
-        deps[name] = data
-    output_key = with_dep_outputs(
-        job.output_key, [(name, hash_bytes(data)) for name, data in deps.items()]
-    )
-    cached = cache_path(job.cache_dir, output_key)
+    task, decl = job.task, job.task.decl
+    deps, digests = _dep_outputs(job)
+    cached = cached_output_path(job.cache_dir, completed(task.output_key, digests))
     output = read_artifact(cached)
     if output is not None:
         if not _link(cached, job.artifact):
             write_artifact(job.artifact, output)
         return False
-    kind = get_kind(_kinds_of_this_process(), job.kind, job.asset_file)
+    kind = get_kind(_kinds_of_this_process(), decl.kind, decl.asset_file)
     try:
-        params = kind.Params.model_validate_json(job.params_json)
+        params = kind.Params.model_validate_json(decl.params_json)
     except ValidationError as err:
-        raise KindError(f"invalid params: {err.errors()[0]['msg']}", job.asset_file) from None
+        raise KindError(f"invalid params: {err.errors()[0]['msg']}", decl.asset_file) from None
     inputs = tuple(
         read_checked_input(job.root, rel, digest)
-        for rel, digest in zip(job.inputs, job.input_hashes, strict=True)
+        for rel, digest in zip(decl.inputs, task.input_hashes, strict=True)
     )
-    context = KindContext(input_names=job.input_names, inputs=inputs, params=params, deps=deps)
+    context = KindContext(input_names=decl.input_names, inputs=inputs, params=params, deps=deps)
     try:
         output = kind.process(context)
     except PackerError as err:
         if not err.path:
-            err.path = job.asset_file
+            err.path = decl.asset_file
         raise
     write_artifact(job.artifact, output)
     if not _link(job.artifact, cached):

@@ -2,7 +2,7 @@
 
 Each registered asset becomes a top-level task ``<prefix>asset:<asset_id>`` (not a subtask, so a
 plain ``doit list`` shows it) and one aggregate task ``<prefix>pack`` writes the pack and the
-manifest. A task is up to date exactly when its key (``packer.plan``) equals the key saved by
+manifest. A task is up to date exactly when its key (``packer.keys``) equals the key saved by
 doit after its last success; keys are content hashes, so a ``touch`` rebuilds nothing and a
 content change is never missed, whatever mtimes say. No task has file_deps on workspace files:
 the snapshot already hashed them, and doit's own checker trusts mtimes.
@@ -18,19 +18,19 @@ workspace run one after the other.
 Two entry points:
 - ``workspace_tasks(__file__)``: the two-line dodo.py that ``packer init`` writes;
 - ``packer_tasks(workspace, prefix=...)``: add a workspace's tasks to a larger dodo.py.
-Imports: doit, packer.api, packer.plan, packer.build, packer.pack, packer.workspace,
-packer.artifact, packer.doitdb, packer.lane, packer.fsutil, packer.jsontext, packer.errors.
+What is not translation lives where it belongs: keys and their completion in ``packer.keys``,
+the ``packer build`` shortcut's record in ``packer.shortcut``, the load phase's collector
+pause in ``packer.gcpause``.
+Imports: doit, packer.api, packer.plan, packer.build, packer.keys, packer.pack, packer.shortcut,
+packer.gcpause, packer.workspace, packer.doitdb, packer.lane, packer.errors.
 """
 
 from __future__ import annotations
 
-import gc
 import inspect
-import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 from doit.cmd_base import ModuleTaskLoader
@@ -41,16 +41,16 @@ from doit.reporter import ConsoleReporter
 from doit.task import Task
 
 from packer import api
-from packer.artifact import artifact_digest
 from packer.build import AssetJob, build_asset
 from packer.doitdb import BACKEND
 from packer.errors import PackerError, shown
-from packer.fsutil import KIB, atomic_write, read_regular
-from packer.jsontext import JsonTextError, parse_json
+from packer.gcpause import collector_paused
+from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
 from packer.pack import PackEntry, recover_outputs, write_pack
-from packer.plan import BuildPlan, plan_build, with_dep_outputs
-from packer.workspace import DOIT_RECORD, LAST_BUILD, Workspace, asset_file, open_workspace
+from packer.plan import BuildPlan, plan_build
+from packer.shortcut import nothing_changed, record_build
+from packer.workspace import Workspace, open_workspace
 
 FROZEN_ENV = "PACKER_FROZEN"
 
@@ -66,7 +66,7 @@ def doit_config(ws: Workspace) -> dict[str, Any]:
     """
     os.makedirs(ws.state_dir, exist_ok=True)
     return {
-        "dep_file": os.path.join(ws.state_dir, DOIT_RECORD),
+        "dep_file": ws.doit_record_path,
         "backend": BACKEND,
         "default_tasks": ["pack"],
     }
@@ -106,8 +106,8 @@ def _run_pack(
 
 class KeyUnchanged:
     """doit ``uptodate`` check: true while the task's key equals the key saved after its last
-    success. For an asset with deps the key is completed with the hashes of the deps' outputs
-    when doit checks the task, which is after the deps ran.
+    success. For an asset with deps the key is completed (``keys.completed``) with the digests
+    the deps' artifacts record, when doit checks the task, which is after the deps ran.
 
     Like doit's ``config_changed``, but with a fixed ``__signature__``: doit inspects the
     signature of every uptodate callable on every run, which at 10,000 tasks costs more than
@@ -122,10 +122,10 @@ class KeyUnchanged:
     )
     VALUE = "packer-key"
 
-    def __init__(self, key: str, deps: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(self, key: str, dep_artifacts: Sequence[str] = ()) -> None:
         self.key = key
-        self.deps = tuple(deps)
-        """(asset_name, artifact path) of each dep."""
+        self.dep_artifacts = tuple(dep_artifacts)
+        """Each dep's artifact, whose recorded digest completes the key (``packer.keys``)."""
 
     def configure_task(self, task: Any) -> None:
         task.value_savers.append(self._saved)
@@ -134,33 +134,13 @@ class KeyUnchanged:
         return {self.VALUE: self.key}
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        if self.deps:
-            try:
-                outputs = [(name, artifact_digest(path)) for name, path in self.deps]
-            except OSError:
+        if self.dep_artifacts:
+            digests = recorded_dep_digests(self.dep_artifacts)
+            if digests is None:
                 return False  # a dep's output is missing: the task must run (and will say so)
-            self.key = with_dep_outputs(self.key, outputs)
-            self.deps = ()
+            self.key = completed(self.key, digests)
+            self.dep_artifacts = ()
         return bool(values.get(self.VALUE) == self.key)
-
-
-@contextmanager
-def _bulk_load() -> Iterator[None]:
-    """Run a load phase (snapshot, plan, tasks) with the cyclic garbage collector paused.
-
-    Loading makes tens of thousands of long-lived objects and almost no garbage, yet each
-    allocation burst triggers collections that walk every object alive: a third of a no-op
-    build's snapshot time at 10,000 assets. Afterwards the loaded objects are frozen out of
-    future collections, which then need not walk them either.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.freeze()
-            gc.enable()
 
 
 def _frozen_from_env() -> bool:
@@ -271,7 +251,7 @@ class PackerTasks:
             raise self._loading_error(err) from None
 
     def _tasks(self) -> Iterator[Task]:
-        with _bulk_load():
+        with collector_paused():
             yield from self._make_tasks()
 
     def _make_tasks(self) -> Iterator[Task]:
@@ -283,20 +263,8 @@ class PackerTasks:
         spelled_prefix = self._artifact_prefix
         for t in plan.tasks:
             artifact = self._artifact(t.asset_id)
-            deps = tuple((name, self._artifact(dep_id)) for name, dep_id in t.deps)
-            job = AssetJob(
-                root=ws.root,
-                asset_file=asset_file(t.path),
-                kind=t.kind,
-                params_json=t.params_json,
-                input_names=t.input_names,
-                inputs=t.inputs,
-                input_hashes=t.input_hashes,
-                deps=deps,
-                output_key=t.output_key,
-                cache_dir=cache_dir,
-                artifact=artifact,
-            )
+            deps = tuple(self._artifact(dep_id) for dep_id in t.dep_ids)
+            job = AssetJob(ws.root, t, artifact, deps, cache_dir)
             name = f"{self.prefix}asset:{t.asset_id}"
             names.append(name)
             entries.append(PackEntry(t.asset_id, t.asset_name, t.kind, artifact))
@@ -305,7 +273,7 @@ class PackerTasks:
                 name,
                 [(_run_asset, [job])],
                 targets=[f"{spelled_prefix}{t.asset_id}.bin"],
-                task_dep=[f"{self.prefix}asset:{dep_id}" for _, dep_id in t.deps],
+                task_dep=[f"{self.prefix}asset:{dep_id}" for dep_id in t.dep_ids],
                 uptodate=[KeyUnchanged(t.task_key, deps)],
                 clean=True,
                 doc=shown(f"{t.asset_name} ({t.kind}, {t.path})"),
@@ -373,53 +341,9 @@ def workspace_tasks(dodo_file: str) -> tuple[dict[str, Any], PackerTasks]:
     return config, tasks
 
 
-_LAST_BUILD_LIMIT = 64 * KIB
-
-
-def _outputs_state(ws: Workspace) -> dict[str, list[int] | None]:
-    """What a full build leaves: the stat keys of doit's record (replaced only when it changes,
-    so a plain ``doit`` that builds nothing leaves it as it is), the pack, the manifest and the
-    artifacts folder (whose ctime moves when an artifact is added, removed or replaced)."""
-    state: dict[str, list[int] | None] = {}
-    for path in (
-        os.path.join(ws.state_dir, DOIT_RECORD),
-        ws.pack_path,
-        ws.manifest_path,
-        ws.artifacts_dir,
-    ):
-        try:
-            st = os.stat(path)
-        except OSError:
-            state[path] = None
-            continue
-        state[path] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-    return state
-
-
 def _recover_outputs(ws: Workspace) -> None:
     if os.path.isdir(ws.out_dir):  # nothing to recover before the first build
         recover_outputs(ws.pack_path, ws.manifest_path)
-
-
-def _nothing_changed(ws: Workspace, plan: BuildPlan) -> bool:
-    """True when the last full ``packer build`` succeeded for this very plan and left its outputs
-    as they are now: doit would find every task up to date, so it need not be loaded at all.
-
-    The record is keyed by the plan's pack key (a content digest), never by time, and any change
-    to doit's record or to the outputs (``doit forget``, ``doit clean``, a deleted artifact) sends
-    the build through doit again.
-    """
-    try:
-        last = parse_json(read_regular(ws.state_path(LAST_BUILD), _LAST_BUILD_LIMIT))
-    except (OSError, JsonTextError):
-        return False
-    state = _outputs_state(ws)
-    return (
-        isinstance(last, dict)
-        and last.get("pack_key") == plan.pack_key
-        and last.get("outputs") == state
-        and None not in state.values()
-    )
 
 
 class ErrorLineReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no types
@@ -452,9 +376,9 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     """
     with holding_build(ws):
         _recover_outputs(ws)
-        with _bulk_load():
+        with collector_paused():
             plan = plan_build(api.snapshot(ws, frozen=frozen))
-        if not argv and _nothing_changed(ws, plan):
+        if not argv and nothing_changed(ws, plan.pack_key):
             sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
             return 0
         namespace = {
@@ -463,8 +387,7 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
         }
         code = DoitMain(ModuleTaskLoader(namespace)).run(list(argv)) or 0
         if code == 0 and not argv:
-            record = {"pack_key": plan.pack_key, "outputs": _outputs_state(ws)}
-            atomic_write(ws.state_path(LAST_BUILD), json.dumps(record).encode(), durable=False)
+            record_build(ws, plan.pack_key)
     return {0: 0, 3: 2}.get(code, 1)
 
 

@@ -1,26 +1,23 @@
-"""Pure planning over a snapshot: reconciliation, sync changes, the dependency graph, task keys.
+"""Pure planning over a snapshot: reconciliation, sync changes, the build's tasks and their keys.
 
 Nothing here touches the file system or the clock; every function takes values and returns
 values, sorted by asset_id or path, so planning is deterministic and cheap to test.
-Imports: stdlib, packer.snapshot, packer.scan, packer.registry, packer.model, packer.hashing,
-packer.errors.
+The keys themselves are defined in ``packer.keys``.
+Imports: stdlib, packer.snapshot, packer.scan, packer.registry, packer.model, packer.keys,
+packer.workspace, packer.errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from packer.errors import PackerError, RegistryError
-from packer.hashing import hash_parts
+from packer.keys import output_key, pack_key, task_key
 from packer.model import RegistryEntry
 from packer.registry import Registry, new_asset_id
 from packer.scan import Declaration, ScanResult
 from packer.snapshot import Snapshot
 from packer.workspace import asset_file
-
-# Part of every pack key: bump when the pack writer's output changes for the same entries.
-PACK_LAYOUT_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -201,28 +198,31 @@ def drift_errors(status: Status) -> list[PackerError]:
 
 @dataclass(frozen=True)
 class AssetTask:
-    """Everything needed to build one asset, and the keys that say when it must be rebuilt."""
+    """One asset as the build sees it: its declaration, what the plan adds to it (its id, its
+    inputs' hashes, its deps' ids) and its keys (``packer.keys``). Plain data: it pickles."""
 
+    decl: Declaration
     asset_id: str
-    asset_name: str
-    path: str
-    kind: str
-    kind_version: int
-    params_json: str
-    input_names: tuple[str, ...]
-    """Inputs as declared in asset.json (what the kind sees)."""
-    inputs: tuple[str, ...]
-    """Workspace-relative paths of the inputs."""
     input_hashes: tuple[str, ...]
-    deps: tuple[tuple[str, str], ...]
-    """(asset_name, asset_id) of each dep, in declared order."""
+    """xxh3_128 of each input, as the snapshot saw it, in declared order."""
+    dep_ids: tuple[str, ...]
+    """The asset_id of each dep, in declared order."""
     output_key: str
-    """Digest of what the output depends on before deps: kind, version, params, input names and
-    hashes. Never the path or the asset_name, so a moved or renamed asset reuses its cached
-    output. Deps' output bytes are folded in when the task runs (``with_dep_outputs``)."""
+    """The output key before the deps' outputs are folded in (``keys.completed``)."""
     task_key: str
-    """``output_key`` plus the asset.json bytes: with the deps' outputs folded in, the task is up
-    to date exactly while it is unchanged."""
+    """The task key before the deps' outputs are folded in."""
+
+    @property
+    def asset_name(self) -> str:
+        return self.decl.asset_name
+
+    @property
+    def path(self) -> str:
+        return self.decl.path
+
+    @property
+    def kind(self) -> str:
+        return self.decl.kind
 
 
 @dataclass(frozen=True)
@@ -232,17 +232,6 @@ class BuildPlan:
     """Sorted by asset_id (byte order)."""
     pack_key: str
     """Digest of everything the pack and manifest bytes depend on."""
-
-
-def with_dep_outputs(key: str, dep_outputs: Sequence[tuple[str, str]]) -> str:
-    """``key`` with the (asset_name, xxh3_128 of output) of each dep folded in.
-
-    Deps' outputs are known only once their tasks ran, so a dependent's keys are completed
-    then: it rebuilds when a dep's bytes change, not merely when a dep's inputs do.
-    """
-    if not dep_outputs:
-        return key
-    return hash_parts(["deps", key, *(part for pair in dep_outputs for part in pair)])
 
 
 def plan_build(snapshot: Snapshot) -> BuildPlan:
@@ -264,32 +253,9 @@ def plan_build(snapshot: Snapshot) -> BuildPlan:
     tasks: list[AssetTask] = []
     for d in scan.decls:
         hashes = tuple(snapshot.input_hashes[rel] for rel in d.inputs)
-        output_key = hash_parts(
-            ["output", d.kind, str(d.kind_version), d.params_json, *d.declared_inputs, *hashes]
-        )
-        tasks.append(
-            AssetTask(
-                asset_id=ids[d.asset_name],
-                asset_name=d.asset_name,
-                path=d.path,
-                kind=d.kind,
-                kind_version=d.kind_version,
-                params_json=d.params_json,
-                input_names=d.declared_inputs,
-                inputs=d.inputs,
-                input_hashes=hashes,
-                deps=tuple((dep, ids[dep]) for dep in d.deps),
-                output_key=output_key,
-                task_key=hash_parts(["task", d.decl_hash, output_key]),
-            )
-        )
+        output = output_key(d, hashes)
+        dep_ids = tuple(ids[dep] for dep in d.deps)
+        tasks.append(AssetTask(d, ids[d.asset_name], hashes, dep_ids, output, task_key(d, output)))
     tasks.sort(key=lambda t: t.asset_id.encode())
-    pack_key = hash_parts(
-        [
-            "pack",
-            PACK_LAYOUT_VERSION,
-            snapshot.fingerprint,
-            *(part for t in tasks for part in (t.asset_id, t.output_key)),
-        ]
-    )
-    return BuildPlan(snapshot.fingerprint, tuple(tasks), pack_key)
+    outputs = ((t.asset_id, t.output_key) for t in tasks)
+    return BuildPlan(snapshot.fingerprint, tuple(tasks), pack_key(snapshot.fingerprint, outputs))

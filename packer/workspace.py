@@ -44,6 +44,12 @@ ARTIFACTS = "assets"
 """The folder of per-asset artifacts under the output folder."""
 
 
+def cached_output_path(cache_dir: str, output_key: str) -> str:
+    """Where the output cache (``Workspace.output_cache_dir``) keeps the output under a completed
+    output key: ``<2 hex>/<key>``, so no folder holds more than 1/256 of the entries."""
+    return os.path.join(cache_dir, output_key[:2], output_key)
+
+
 def asset_file(folder: str) -> str:
     """Workspace-relative path of the asset.json of an asset folder (``.``: the root's own)."""
     return ASSET_FILE if folder == "." else f"{folder}/{ASSET_FILE}"
@@ -99,6 +105,11 @@ class Workspace:
     def artifact_path(self, asset_id: str) -> str:
         """Where an asset's artifact is written: ``<out>/assets/<asset_id>.bin``."""
         return os.path.join(self.out_dir, ARTIFACTS, f"{asset_id}.bin")
+
+    @property
+    def doit_record_path(self) -> str:
+        """doit's record of the tasks' last successful keys (``packer.doitdb``'s format)."""
+        return os.path.join(self.state_dir, DOIT_RECORD)
 
     @property
     def output_cache_dir(self) -> str:

@@ -29,6 +29,8 @@ class AudioKind:
 
     name: ClassVar[str] = "audio"
     version: ClassVar[int] = 1
+    # Only the standard library's wave module decides the bytes.
+    libraries: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def process(self, ctx: KindContext) -> bytes:

@@ -5,6 +5,12 @@ its validated params and the output bytes of the asset's deps. It gets no file s
 so its output is a pure function of the key, which is what lets packer cache it by content.
 That is also why it is not told the asset's name or path: a rename or a move must not change
 the bytes, or a cached output would be stale.
+
+A kind's code is named by its fingerprint (``kind_fingerprint``): its own ``version`` and the
+installed version of every library it declares in ``libraries`` (distribution names, as pip
+knows them), because those libraries decide its bytes too: an upgraded Pillow may decode a
+JPEG differently. The versions are read once per process, which is also when the process
+imports the libraries, so the fingerprint names the code that runs.
 Imports: stdlib, pydantic.
 """
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -40,6 +47,9 @@ class Kind(Protocol):
 
     name: ClassVar[str]
     version: ClassVar[int]
+    libraries: ClassVar[tuple[str, ...]]
+    """Distributions whose installed version decides the output bytes (``("Pillow",)``);
+    optional for plug-ins written before it existed (then none)."""
     Params: ClassVar[type[BaseModel]]
 
     def process(self, ctx: KindContext) -> bytes:
@@ -47,4 +57,27 @@ class Kind(Protocol):
         ...
 
 
-__all__ = ["Kind", "KindContext", "NoParams"]
+def kind_fingerprint(kind: Kind) -> str:
+    """``VERSION[;DIST=VERSION...]``: the kind's version and its declared libraries' versions."""
+    libraries: tuple[str, ...] = getattr(kind, "libraries", ())
+    return _fingerprint(kind.version, tuple(sorted(libraries)))
+
+
+@cache
+def _fingerprint(version: int, libraries: tuple[str, ...]) -> str:
+    return ";".join([str(version), *(f"{lib}={library_version(lib)}" for lib in libraries)])
+
+
+@cache
+def library_version(distribution: str) -> str:
+    """The installed version of ``distribution`` (``"absent"`` when it is not installed: the
+    kind then fails when it runs, and the fingerprint changes once it is installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "absent"
+
+
+__all__ = ["Kind", "KindContext", "NoParams", "kind_fingerprint", "library_version"]

@@ -46,6 +46,8 @@ class ImageKind:
 
     name: ClassVar[str] = "image"
     version: ClassVar[int] = 1
+    # Pillow decodes every format and converts the pixels: its version decides the bytes.
+    libraries: ClassVar[tuple[str, ...]] = ("Pillow",)
     Params: ClassVar[type[BaseModel]] = ImageParams
 
     def process(self, ctx: KindContext) -> bytes:

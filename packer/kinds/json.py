@@ -25,6 +25,8 @@ class JsonKind:
 
     name: ClassVar[str] = "json"
     version: ClassVar[int] = 1
+    # Only the standard library's json and float formatting decides the bytes.
+    libraries: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def process(self, ctx: KindContext) -> bytes:

@@ -18,6 +18,8 @@ class RawKind:
 
     name: ClassVar[str] = "raw"
     version: ClassVar[int] = 1
+    # Bytes as they are: no library decides them.
+    libraries: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def process(self, ctx: KindContext) -> bytes:

@@ -31,6 +31,8 @@ class TextKind:
 
     name: ClassVar[str] = "text"
     version: ClassVar[int] = 1
+    # Only the standard library's UTF-8 codec decides the bytes.
+    libraries: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = TextParams
 
     def process(self, ctx: KindContext) -> bytes:
