@@ -228,11 +228,16 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
             if _within(e.path, src_rel)
         ]
         os.makedirs(os.path.dirname(ws.abspath(dst_rel)), exist_ok=True)
-        os.rename(ws.abspath(src_rel), ws.abspath(dst_rel))
+        renamed = False
         try:
-            lane.write(registry.replace(upsert=moved))
+            # The folder moves while the new registry waits beside the old one: a reader never
+            # pairs the moved folder with the registry from before the move.
+            with lane.committing(registry.replace(upsert=moved)):
+                os.rename(ws.abspath(src_rel), ws.abspath(dst_rel))
+                renamed = True
         except BaseException:
-            os.rename(ws.abspath(dst_rel), ws.abspath(src_rel))
+            if renamed:
+                os.rename(ws.abspath(dst_rel), ws.abspath(src_rel))
             raise
     return MovedAsset(entry.asset_id, entry.asset_name, src_rel, dst_rel)
 

@@ -6,8 +6,9 @@ the new canonical text written to a temp file in the same folder, fsynced, ``os.
 the folder fsynced. A crash at any instant leaves the old or the new file, whole.
 
 Readers never take the lock: ``read_coherently`` reads the registry, lets the caller scan, and
-checks by hash that no commit happened meanwhile, retrying (and only after several misses taking
-the lane once). So ``packer status`` answers while a writer holds the lane.
+checks that no commit happened meanwhile (no live writer's temp file beside registry.json, and
+the same hash of its text), retrying, and only after several misses taking the lane once. So
+``packer status`` answers while a writer holds the lane.
 
 Builds of one workspace serialize on a second lock of the same shape (``hold_build_until_exit``
 for a dodo.py, ``holding_build`` for ``packer build``): doit reads its record when a command
@@ -35,7 +36,15 @@ from typing import TypeVar
 from filelock import FileLock, Timeout
 
 from packer.errors import ConfigError, LaneBusy, shown
-from packer.fsutil import KIB, FileTooLarge, atomic_write, read_regular, remove_stale_temps
+from packer.fsutil import (
+    KIB,
+    FileTooLarge,
+    atomic_output,
+    atomic_write,
+    read_regular,
+    remove_stale_temps,
+    temp_prefix,
+)
 from packer.jsontext import JsonTextError, parse_json
 from packer.registry import Registry, read_registry, read_registry_hash, render
 from packer.workspace import (
@@ -183,6 +192,26 @@ class LaneSession:
         atomic_write(self.ws.registry_path, text)
         return True
 
+    @contextmanager
+    def committing(self, registry: Registry) -> Iterator[None]:
+        """Replace registry.json with ``registry`` when the block ends without error.
+
+        For a change to the folders that goes with the registry's (``packer mv``): the new text
+        waits in a temp file beside registry.json through the whole block, and a reader that
+        sees a live writer's temp file counts a commit as under way (``read_coherently``), so
+        no reader pairs the folders as the block left them with the registry before it.
+        """
+        path = self.ws.registry_path
+        try:
+            with atomic_output(path) as handle:
+                handle.write(render(registry))
+                yield
+        except OSError as err:
+            # A full disk fails the temp file's write or fsync, which name no file.
+            if err.filename is None:
+                err.filename = path
+            raise
+
 
 class Lane:
     """The project-scoped write lane of one workspace."""
@@ -235,10 +264,24 @@ def read_coherently(ws: Workspace, observe: Callable[[Registry, str], Seen]) -> 
     for _ in range(LOCK_FREE_READS):
         registry, registry_hash = read_registry(ws.registry_path)
         seen = observe(registry, registry_hash)
-        if read_registry_hash(ws.registry_path) == registry_hash:
+        # In this order: a commit whose temp file is gone by the first check has replaced the
+        # registry before the second.
+        if not _commit_under_way(ws) and read_registry_hash(ws.registry_path) == registry_hash:
             return seen
     with lane.hold() as session:
         return observe(*session.read())
+
+
+def _commit_under_way(ws: Workspace) -> bool:
+    """Whether a live process has a temp file of registry.json: a commit it has not finished
+    (a dead writer's temp file is debris, which the next writer removes)."""
+    prefix = temp_prefix(REGISTRY_FILE)
+    try:
+        names = os.listdir(ws.root)
+    except OSError:
+        return False
+    pids = (name[len(prefix) :].partition("-")[0] for name in names if name.startswith(prefix))
+    return any(not pid.isdigit() or not _pid_exited(int(pid)) for pid in pids)
 
 
 _HELD_BUILD_LOCKS: dict[str, _WorkspaceLock] = {}
