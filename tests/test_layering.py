@@ -219,7 +219,81 @@ def test_imports_point_downward(path: Path) -> None:
     assert _packer_imports(path) <= ALLOWED[name], f"{name} imports outside its layer"
 
 
+# Calls that write, move or remove the file named by their arguments (``open`` only with a
+# writing mode). tests/test_registry_writes.py checks the same rule on what processes do.
+_FILE_WRITERS = {
+    "atomic_output",
+    "atomic_outputs",
+    "atomic_write",
+    "copy",
+    "copy2",
+    "copyfile",
+    "link",
+    "move",
+    "open",
+    "remove",
+    "remove_stale_temps",
+    "rename",
+    "renames",
+    "replace",
+    "symlink",
+    "truncate",
+    "unlink",
+    "write_bytes",
+    "write_disposable",
+    "write_text",
+}
+_READ_MODES = {"r", "rb", "rt", "br", "tr"}
+
+
+def _mentions(node: ast.AST, names: set[str]) -> bool:
+    """Whether ``node`` names the registry: ``.registry_path``, ``REGISTRY_FILE``, an alias."""
+    return any(
+        (isinstance(n, ast.Attribute) and n.attr == "registry_path")
+        or (isinstance(n, ast.Name) and n.id in names)
+        for n in ast.walk(node)
+    )
+
+
+def _writes_the_registry(call: ast.Call, names: set[str]) -> bool:
+    func = call.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if called not in _FILE_WRITERS:
+        return False
+    if called == "open" and isinstance(func, ast.Name):
+        mode = call.args[1] if len(call.args) > 1 else None
+        mode = next((k.value for k in call.keywords if k.arg == "mode"), mode)
+        if mode is None or (isinstance(mode, ast.Constant) and mode.value in _READ_MODES):
+            return False
+    return any(_mentions(arg, names) for arg in [*call.args, *(k.value for k in call.keywords)])
+
+
+def _bound_to_registry(node: ast.AST, names: set[str]) -> set[str]:
+    """The names ``node`` binds to an expression that names the registry."""
+    if isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        targets, value = [node.target], node.value
+    else:
+        return set()
+    return {t.id for t in targets if isinstance(t, ast.Name)} if _mentions(value, names) else set()
+
+
+def _registry_writes(path: Path) -> list[int]:
+    """Lines where ``path`` hands the registry's path (or a name bound to it) to a writer."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {"REGISTRY_FILE"}
+    for _ in range(3):  # aliases of aliases: ``path = ws.registry_path; target = path``
+        for node in ast.walk(tree):
+            names |= _bound_to_registry(node, names)
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and _writes_the_registry(node, names)
+    ]
+
+
 def test_only_the_lane_touches_the_registry_file() -> None:
-    # The workspace names the path; the lane alone opens it (reads inside the lock, writes).
-    users = {_module_name(p) for p in MODULES if "registry_path" in p.read_text(encoding="utf-8")}
-    assert users == {"packer.workspace", "packer.lane"}
+    # The workspace names the path; only the lane passes it to anything that writes.
+    writers = {_module_name(p): lines for p in MODULES if (lines := _registry_writes(p))}
+    assert set(writers) == {"packer.lane"}, writers
