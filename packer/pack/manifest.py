@@ -1,0 +1,171 @@
+"""The manifest: the pack's index as JSON beside it, in one canonical text.
+
+Owns that text (written one asset at a time), loading a manifest within a size limit through
+packer's strict JSON parser, and comparing one with a pack's index. docs/pack-format.md §2 is
+the contract.
+Imports: stdlib, packer.errors, packer.fsutil, packer.jsontext, packer.pack.format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+
+from packer.errors import PackError
+from packer.fsutil import GIB, FileTooLarge, read_regular
+from packer.jsontext import JsonTextError, parse_json
+from packer.pack.format import FORMAT_VERSION, IndexEntry, cut_short
+
+MANIFEST_LIMIT = GIB
+"""Largest manifest read (a million assets take about 250 MB): a link to a device or a runaway
+file in its place is refused, never read until memory runs out."""
+
+_MANIFEST_KEYS = ("format", "pack", "snapshot", "assets")
+_ASSET_KEYS = ("asset_id", "asset_name", "kind", "offset", "size", "xxh3_128")
+
+
+class ManifestSyntaxError(PackError):
+    """The manifest is not valid JSON; ``line`` and ``col`` say where when known
+    (``PATH:LINE:COL``)."""
+
+    def __init__(self, message: str, path: str, line: int | None, col: int | None) -> None:
+        # PackError's constructor takes no position, so this subclass adds it in its own.
+        super().__init__(message, path)
+        self.line, self.col = line, col
+
+
+def default_manifest_path(pack_path: str) -> str:
+    """``build/x.pack`` -> ``build/x.manifest.json``: the manifest sits beside its pack."""
+    return pack_path.removesuffix(".pack") + ".manifest.json"
+
+
+def manifest_chunks(
+    pack_name: str, snapshot: str, entries: Sequence[IndexEntry]
+) -> Iterator[bytes]:
+    """The manifest's one canonical text, one asset at a time.
+
+    The text is exactly ``json.dumps(document, indent=2, ensure_ascii=False) + "\\n"``, but
+    rendered per asset: dumping 100,000 assets at once peaks at several times the manifest's
+    size. ``is_canonical`` compares a manifest against these chunks byte for byte.
+    """
+
+    def text(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    head = (
+        f'{{\n  "format": {FORMAT_VERSION},\n  "pack": {text(pack_name)},\n'
+        f'  "snapshot": {text(snapshot)},\n  "assets": '
+    )
+    if not entries:
+        yield (head + "[]\n}\n").encode("utf-8")
+        return
+    yield (head + "[\n    ").encode("utf-8")
+    for number, entry in enumerate(entries):
+        asset = {
+            "asset_id": entry.asset_id,
+            "asset_name": entry.asset_name,
+            "kind": entry.kind,
+            "offset": entry.offset,
+            "size": entry.size,
+            "xxh3_128": entry.xxh3_128,
+        }
+        # Strings escape their own newlines, so every newline here is structure to indent.
+        rendered = json.dumps(asset, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        yield ((",\n    " if number else "") + rendered).encode("utf-8")
+    yield b"\n  ]\n}\n"
+
+
+def is_canonical(raw: bytes, pack_name: str, snapshot: str, entries: Sequence[IndexEntry]) -> bool:
+    """Whether ``raw`` is, byte for byte, the manifest packer writes for these entries."""
+    position = 0
+    for chunk in manifest_chunks(pack_name, snapshot, entries):
+        if not raw.startswith(chunk, position):
+            return False
+        position += len(chunk)
+    return position == len(raw)
+
+
+def load_manifest(path: str) -> tuple[bytes, dict[str, object]]:
+    """The manifest's bytes and its document, checked for the documented top-level keys."""
+    try:
+        size = os.stat(path).st_size
+        if size > MANIFEST_LIMIT:  # refused unread
+            raise PackError(
+                f"manifest is larger than the limit of {MANIFEST_LIMIT // GIB} GiB", path
+            )
+        # Asking for no more than the size seen: read_regular reserves its whole limit up front.
+        raw = read_regular(path, size)
+    except FileNotFoundError:
+        raise PackError("manifest not found", path) from None
+    except FileTooLarge:
+        raise PackError("manifest grew while it was read", path) from None
+    except OSError as err:
+        raise PackError(f"cannot read the manifest: {err.strerror or err}", path) from err
+    try:
+        document = parse_json(raw)
+    except JsonTextError as err:
+        raise ManifestSyntaxError(
+            f"manifest is not valid JSON: {err.message}", path, err.line, err.col
+        ) from None
+    if not isinstance(document, dict) or tuple(document) != _MANIFEST_KEYS:
+        raise PackError(f"manifest must be an object with keys {', '.join(_MANIFEST_KEYS)}", path)
+    return raw, document
+
+
+def compare_manifest(
+    path: str, document: dict[str, object], pack_name: str, entries: Sequence[IndexEntry]
+) -> str:
+    """Check the manifest against the pack field by field, naming the first entry that differs.
+
+    Returns the manifest's snapshot, which the pack cannot check (it holds no snapshot).
+    """
+    version = document["format"]
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise PackError(f"manifest format is {cut_short(version)}, expected {FORMAT_VERSION}", path)
+    if document["pack"] != pack_name:
+        raise PackError(
+            f"manifest is for pack {cut_short(document['pack'])}, not {pack_name!r}", path
+        )
+    snapshot = document["snapshot"]
+    if not isinstance(snapshot, str):
+        raise PackError("manifest snapshot must be a string", path)
+    try:
+        snapshot.encode("utf-8")  # JSON's escapes can spell a lone surrogate
+    except UnicodeEncodeError:
+        raise PackError("manifest snapshot is not valid Unicode text", path) from None
+    assets = document["assets"]
+    if not isinstance(assets, list):
+        raise PackError("manifest assets must be a list", path)
+    for number, (asset, entry) in enumerate(zip(assets, entries, strict=False)):
+        if not isinstance(asset, dict) or tuple(asset) != _ASSET_KEYS:
+            raise PackError(
+                f"manifest asset {number} must be an object with keys {', '.join(_ASSET_KEYS)}",
+                path,
+            )
+        if asset["asset_id"] != entry.asset_id:
+            raise PackError(
+                f"manifest lists {cut_short(asset['asset_id'])} where the pack has this entry",
+                path,
+                entry.asset_id,
+            )
+        for key in _ASSET_KEYS[1:]:
+            value, actual = asset[key], getattr(entry, key)
+            if value != actual or type(value) is not type(actual):
+                raise PackError(
+                    f"manifest {key} {cut_short(value)} does not match the pack "
+                    f"({cut_short(actual)})",
+                    path,
+                    entry.asset_id,
+                )
+    if len(assets) > len(entries):
+        extra = assets[len(entries)]
+        named = extra.get("asset_id") if isinstance(extra, dict) else None
+        raise PackError(
+            "manifest lists an entry the pack does not have",
+            path,
+            named if isinstance(named, str) else None,
+        )
+    if len(assets) < len(entries):
+        raise PackError("manifest is missing this entry", path, entries[len(assets)].asset_id)
+    return snapshot
