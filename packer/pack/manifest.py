@@ -113,6 +113,29 @@ def load_manifest(path: str) -> tuple[bytes, dict[str, object]]:
     return raw, document
 
 
+def _compare_asset(path: str, number: int, asset: object, entry: IndexEntry) -> None:
+    """Check the manifest's asset ``number`` against the pack's entry at the same place."""
+    if not isinstance(asset, dict) or tuple(asset) != _ASSET_KEYS:
+        raise PackError(
+            f"manifest asset {number} must be an object with keys {', '.join(_ASSET_KEYS)}",
+            path,
+        )
+    if asset["asset_id"] != entry.asset_id:
+        raise PackError(
+            f"manifest lists {cut_short(asset['asset_id'])} where the pack has this entry",
+            path,
+            entry.asset_id,
+        )
+    for key in _ASSET_KEYS[1:]:
+        value, actual = asset[key], getattr(entry, key)
+        if value != actual or type(value) is not type(actual):
+            raise PackError(
+                f"manifest {key} {cut_short(value)} does not match the pack ({cut_short(actual)})",
+                path,
+                entry.asset_id,
+            )
+
+
 def compare_manifest(
     path: str, document: dict[str, object], pack_name: str, entries: Sequence[IndexEntry]
 ) -> str:
@@ -138,26 +161,7 @@ def compare_manifest(
     if not isinstance(assets, list):
         raise PackError("manifest assets must be a list", path)
     for number, (asset, entry) in enumerate(zip(assets, entries, strict=False)):
-        if not isinstance(asset, dict) or tuple(asset) != _ASSET_KEYS:
-            raise PackError(
-                f"manifest asset {number} must be an object with keys {', '.join(_ASSET_KEYS)}",
-                path,
-            )
-        if asset["asset_id"] != entry.asset_id:
-            raise PackError(
-                f"manifest lists {cut_short(asset['asset_id'])} where the pack has this entry",
-                path,
-                entry.asset_id,
-            )
-        for key in _ASSET_KEYS[1:]:
-            value, actual = asset[key], getattr(entry, key)
-            if value != actual or type(value) is not type(actual):
-                raise PackError(
-                    f"manifest {key} {cut_short(value)} does not match the pack "
-                    f"({cut_short(actual)})",
-                    path,
-                    entry.asset_id,
-                )
+        _compare_asset(path, number, asset, entry)
     if len(assets) > len(entries):
         extra = assets[len(entries)]
         named = extra.get("asset_id") if isinstance(extra, dict) else None
