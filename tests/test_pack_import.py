@@ -1,7 +1,9 @@
 """``import packer.pack`` is what a game-side tool or a runtime loader pays: it stays light.
 
-Each check runs a fresh interpreter, so nothing an earlier test imported can hide a heavy
-import. The writer's and verifier's names still resolve from the package, on first use.
+Each import check runs a fresh interpreter, so nothing an earlier test imported can hide a
+heavy import. The writer's and verifier's names still resolve from the package, on first use.
+The pack's own errors (an absent entry, a manifest that is not JSON) are built whole and pickle
+like every packer error.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import pytest
 
 from packer.artifact import write_artifact
 from packer.errors import PackError
-from packer.pack import EntryNotFound, PackEntry, PackReader, write_pack
+from packer.pack import (
+    EntryNotFound,
+    ManifestSyntaxError,
+    PackEntry,
+    PackReader,
+    verify_pack,
+    write_pack,
+)
 
 HEAVY = ("pydantic", "filelock", "doit", "PIL", "packer.api", "packer.lane", "packer.model")
 """Modules a pack reader must never load: the API's validation, the lane's lock, the engine."""
@@ -106,3 +115,18 @@ def test_absent_entry_is_a_pack_error_and_a_key_error(pack: Path, look_up: str, 
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is EntryNotFound
     assert (str(copy), copy.key, copy.path) == (str(error), key, str(pack))
+
+
+def test_manifest_syntax_error_keeps_its_position_through_pickling(pack: Path) -> None:
+    manifest = pack.with_name("game.manifest.json")
+    manifest.write_text('{\n  "format": ,\n}\n', encoding="utf-8")
+    with pytest.raises(ManifestSyntaxError) as caught:
+        verify_pack(str(pack))
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (type(copy), copy.line, copy.col, str(copy)) == (
+        ManifestSyntaxError,
+        2,
+        13,
+        str(caught.value),
+    )
+    assert str(copy).startswith(f"{manifest}:2:13: manifest is not valid JSON")
