@@ -18,6 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "packer.errors": set(),
     "packer.fsutil": set(),
     "packer.jsontext": set(),
+    "packer.lazyexports": set(),
     "packer.hashing": set(),
     "packer.model": set(),
     "packer.kinds.base": set(),
@@ -125,6 +126,7 @@ ALLOWED: dict[str, set[str]] = {
         "packer.pack.reader",
         "packer.pack.verify",
         "packer.pack.writer",
+        "packer.lazyexports",
     },
     "packer.pack.format": {"packer.errors"},
     "packer.pack.reader": {"packer.errors", "packer.fsutil", "packer.pack.format"},
@@ -217,6 +219,7 @@ ALLOWED: dict[str, set[str]] = {
         "packer.plan",
         "packer.snapshot",
         "packer.workspace",
+        "packer.lazyexports",
     },
 }
 

@@ -20,10 +20,10 @@ Imports: its own modules, packer.errors.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from packer.errors import PackError
+from packer.lazyexports import lazy_exports
 from packer.pack.format import ALIGN, FORMAT_VERSION, HEADER_SIZE, MAGIC, IndexEntry
 from packer.pack.reader import EntryNotFound, PackReader
 
@@ -81,14 +81,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'packer.pack' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF, __all__, globals())
