@@ -170,8 +170,27 @@ def _cmd_merge_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+_BUILD_OWN_FLAGS = ("--frozen", "-h", "--help")
+"""The flags right after ``build`` that are packer's; everything after them is doit's."""
+
+_BUILD_DESCRIPTION = """\
+Run the workspace's doit tasks, as `doit` in the workspace does: sync the registry (unless
+frozen), build every asset:<asset_id> task that is not up to date, then the pack.
+
+packer's own options come right after `build`. Everything after them goes to doit unchanged:
+  packer build -n 2              run tasks in 2 processes (doit's -n / -P thread)
+  packer build pack              build one task (and what it needs)
+  packer build clean | forget | info asset:<id> | list --all | ignore asset:<id>
+                                 doit's commands, on this workspace's tasks
+See `doit help run` for doit's run options."""
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
     from packer.doit import run_doit
+
+    if args.help:
+        args.build_parser.print_help()
+        return 0
 
     frozen = args.frozen or os.environ.get("PACKER_FROZEN", "") not in ("", "0")
     return run_doit(_workspace(args), args.doit_args, frozen=frozen)
@@ -194,6 +213,15 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     return open_workspace(args.workspace)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("packer")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -203,6 +231,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="packer", description="Asset packer on doit.")
+    parser.add_argument("--version", action="version", version=f"packer {_version()}")
     parser.add_argument(
         "-C", "--workspace", metavar="DIR", help="workspace folder (default: found upward)"
     )
@@ -230,10 +259,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst")
     p.set_defaults(run=_cmd_mv)
 
-    p = sub.add_parser("build", help="run the workspace's doit tasks", add_help=False)
-    p.add_argument("--frozen", action="store_true")
-    p.add_argument("doit_args", nargs=argparse.REMAINDER)
-    p.set_defaults(run=_cmd_build)
+    p = sub.add_parser(
+        "build",
+        help="run the workspace's doit tasks",
+        description=_BUILD_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="packer build [-h] [--frozen] [DOIT ARGS ...]",
+        add_help=False,
+    )
+    p.add_argument("-h", "--help", action="store_true", help="show this help and exit")
+    p.add_argument(
+        "--frozen",
+        action="store_true",
+        help="never write registry.json: an unregistered, missing or moved asset is an error "
+        "(CI mode; also PACKER_FROZEN=1)",
+    )
+    p.add_argument(
+        "doit_args", nargs=argparse.REMAINDER, metavar="DOIT ARGS", help="passed to doit unchanged"
+    )
+    p.set_defaults(run=_cmd_build, build_parser=p)
 
     p = sub.add_parser("verify", help="check a pack")
     p.add_argument("pack", nargs="?")
@@ -266,7 +310,7 @@ def _split_doit_args(argv: list[str]) -> tuple[list[str], list[str]]:
             break
         else:
             end = i + 1
-            while end < len(argv) and argv[end] == "--frozen":
+            while end < len(argv) and argv[end] in _BUILD_OWN_FLAGS:
                 end += 1
             return argv[:end], argv[end:]
     return argv, []
