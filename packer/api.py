@@ -38,7 +38,14 @@ from packer.plan import MovedAsset, Status, drift_errors, reconcile, sync_regist
 from packer.registry import Registry, merge, parse, read_registry_text, render
 from packer.scan import ScanResult, scan
 from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
-from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, asset_file, open_workspace
+from packer.workspace import (
+    CONFIG_FILE,
+    REGISTRY_FILE,
+    Workspace,
+    asset_file,
+    find_root,
+    open_workspace,
+)
 
 MERGE_DRIVER = "packer-registry"
 GITATTRIBUTES_LINE = f"{REGISTRY_FILE} merge={MERGE_DRIVER}"
@@ -54,6 +61,7 @@ def init(directory: str, name: str | None = None) -> Workspace:
     root = os.path.abspath(directory)
     if os.path.exists(os.path.join(root, CONFIG_FILE)):
         raise ConfigError("already a packer workspace", CONFIG_FILE)
+    _refuse_nesting(root)
     pack_name = name or os.path.basename(root) or "pack"
     try:
         WorkspaceSection(name=pack_name)
@@ -74,6 +82,19 @@ def init(directory: str, name: str | None = None) -> Workspace:
     _append_lines(os.path.join(root, ".gitignore"), [".packer/", "/build/", ".*.tmp-*"])
     _append_lines(os.path.join(root, ".gitattributes"), [GITATTRIBUTES_LINE])
     return ws
+
+
+def _refuse_nesting(root: str) -> None:
+    # A workspace inside another would have its asset folders scanned by the outer one too.
+    try:
+        outer = find_root(os.path.dirname(root))
+    except ConfigError:
+        return
+    raise ConfigError(
+        f"inside the packer workspace at {outer}; make the new workspace elsewhere, "
+        "or add asset folders to that one",
+        os.path.relpath(root),
+    )
 
 
 def _write_if_absent(path: str, text: str) -> None:
@@ -239,7 +260,21 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
             if renamed:
                 os.rename(ws.abspath(dst_rel), ws.abspath(src_rel))
             raise
+        _remove_empty_parents(ws, src_rel)
     return MovedAsset(entry.asset_id, entry.asset_name, src_rel, dst_rel)
+
+
+def _remove_empty_parents(ws: Workspace, rel: str) -> None:
+    """Remove the folders that held only the moved asset, up to (not including) its asset root,
+    as `git mv` leaves no empty folder behind."""
+    roots = set(ws.asset_roots)
+    parent = posixpath.dirname(rel)
+    while parent and parent not in roots:
+        try:
+            os.rmdir(ws.abspath(parent))
+        except OSError:  # not empty (or not ours to remove): stop here
+            return
+        parent = posixpath.dirname(parent)
 
 
 def _within(path: str, folder: str) -> bool:

@@ -199,13 +199,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from packer.pack import verify_pack
 
-    if args.pack:
-        pack_path = args.pack
-    else:
-        ws = _workspace(args)
-        pack_path = ws.pack_path
+    # One spelling of the pack in every line, success or failure: as typed, or the workspace's
+    # pack relative to the current folder.
+    pack_path = args.pack or os.path.relpath(_workspace(args).pack_path)
     result = verify_pack(pack_path)
-    _out(f"ok: {os.path.relpath(pack_path)}: {result.entry_count} entries")
+    _out(f"ok: {pack_path}: {result.entry_count} entries")
     return 0
 
 
