@@ -75,7 +75,7 @@ CASES: dict[str, Case] = {
     ),
     "unknown-param": _same(
         "error: assets/hero/asset.json: params.colour: "
-        "unknown param for kind 'text' (allowed: trailing_newline)"
+        "unknown param for kind 'text' (allowed: trailing_newline, encoding)"
     ),
     "dup-name": Case(
         (

@@ -1,4 +1,4 @@
-"""Formats real asset sets hold: 16-bit PNGs for ``image``.
+"""Formats real asset sets hold: 16-bit PNGs for ``image``, legacy encodings for ``text``.
 
 The 16-bit PNGs are written here byte by byte (struct + zlib), so the expected samples are known
 exactly and do not come from the decoder under test.
@@ -9,15 +9,18 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pytest
+from conftest import Result, run_doit, write_asset
 from PIL import Image
 from pydantic import ValidationError
 
 from packer.errors import KindError
 from packer.kinds.base import KindContext
 from packer.kinds.registry import builtin_kinds
+from packer.pack import PackReader
 
 KINDS = builtin_kinds()
 
@@ -143,3 +146,96 @@ def test_unknown_16_bit_format_name_is_a_params_error() -> None:
     with pytest.raises(ValidationError) as caught:
         KINDS["image"].Params.model_validate({"format": "rgba16be"})
     assert "rgba16be" in str(caught.value)
+
+
+# --- text in other encodings -----------------------------------------------------------------
+
+PO_LATIN1 = (
+    'msgid ""\r\nmsgstr ""\r\n"Content-Type: text/plain; charset=ISO-8859-1\\n"\r\n\r\n'
+    'msgid "coffee"\r\nmsgstr "caf\u00e9 cr\u00e8me \u00e0 la fran\u00e7aise"\r\n'
+).encode("latin-1")
+
+
+def test_latin1_po_file_comes_out_as_utf8_with_lf() -> None:
+    out = run("text", [("fr.po", PO_LATIN1)], {"encoding": "latin-1"})
+    assert out == PO_LATIN1.decode("latin-1").replace("\r\n", "\n").encode("utf-8")
+    assert "caf\u00e9 cr\u00e8me".encode() in out
+
+
+def test_default_encoding_is_utf8_and_unchanged() -> None:
+    data = "\ufeffh\u00e9\r\nllo".encode()
+    assert run("text", [("a.txt", data)], {}) == b"h\xc3\xa9\nllo\n"
+    assert run("text", [("a.txt", data)], {"encoding": "utf-8"}) == b"h\xc3\xa9\nllo\n"
+    assert run("text", [("a.txt", data)], {"encoding": "UTF8"}) == b"h\xc3\xa9\nllo\n"
+    assert kind_error("text", [("a.txt", b"ok\xff")]) == kind_error(
+        "text", [("a.txt", b"ok\xff")], encoding="utf_8"
+    )
+
+
+def test_utf16_with_bom_and_cp1252() -> None:
+    assert run(
+        "text", [("a.txt", "\u00e9t\u00e9\r\n".encode("utf-16"))], {"encoding": "utf-16"}
+    ) == ("\u00e9t\u00e9\n".encode())
+    assert run("text", [("a.txt", b"\x93quoted\x94")], {"encoding": "cp1252"}) == (
+        "\u201cquoted\u201d\n".encode()
+    )
+
+
+def test_bytes_that_do_not_decode_name_the_input_and_offset() -> None:
+    message = kind_error("text", [("a.txt", b"ok"), ("b.po", b"caf\xe9")], encoding="ascii")
+    assert message.startswith("b.po: invalid ascii at byte offset 3 (byte 0xe9: ")
+    message = kind_error("text", [("odd.txt", b"a\x00b")], encoding="utf-16-le")
+    assert message.startswith("odd.txt: invalid utf-16-le at byte offset 2 (byte 0x62: ")
+
+
+@pytest.mark.parametrize("name", ["latin-9x", "base64", "rot13", "", "bad\x00name"])
+def test_unknown_or_non_text_codec_is_a_params_error(name: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        KINDS["text"].Params.model_validate({"encoding": name})
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert errors[0]["loc"] == ("encoding",)
+    assert errors[0]["msg"].startswith(f"unknown text encoding {name!r}")
+
+
+def test_latin1_po_through_a_real_build(workspace: Path) -> None:
+    write_asset(
+        workspace,
+        "assets/locale/fr",
+        {
+            "asset_name": "locale/fr",
+            "kind": "text",
+            "inputs": ["fr.po"],
+            "params": {"encoding": "latin-1"},
+        },
+        {"fr.po": PO_LATIN1},
+    )
+    done = run_doit(workspace)
+    assert done.code == 0, done.err
+    with PackReader(str(workspace / "build/game.pack")) as reader:
+        entry = reader.get_by_name("locale/fr")
+    assert entry == PO_LATIN1.decode("latin-1").replace("\r\n", "\n").encode("utf-8")
+
+
+def test_unknown_codec_is_one_error_line_from_status(
+    workspace: Path, cli: Callable[..., Result]
+) -> None:
+    write_asset(
+        workspace,
+        "assets/locale/fr",
+        {
+            "asset_name": "locale/fr",
+            "kind": "text",
+            "inputs": ["fr.po"],
+            "params": {"encoding": "latin-9x"},
+        },
+        {"fr.po": PO_LATIN1},
+    )
+    result = cli("-C", str(workspace), "status")
+    assert result.code == 1
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: assets/locale/fr/asset.json: params.encoding: unknown text encoding 'latin-9x' "
+        "(use a codec name Python knows, such as utf-8, latin-1, cp1252 or utf-16)"
+    ]
+    assert "Traceback" not in result.err

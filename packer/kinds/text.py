@@ -2,14 +2,18 @@
 
 A BOM or CRLF line endings from one machine would otherwise change the pack (and every hash after
 it) while the text reads the same; strict decoding catches a file saved in a legacy encoding at
-build time instead of in the game. Imports: pydantic, packer.kinds.base, packer.errors.
+build time instead of in the game. Files saved in another encoding (a Latin-1 gettext catalogue, a
+cp1252 subtitle file) name it in the ``encoding`` param; the output is UTF-8 all the same.
+Imports: stdlib, pydantic, packer.kinds.base, packer.errors.
 """
 
 from __future__ import annotations
 
+import codecs
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 
 from packer.errors import KindError
 from packer.kinds.base import KindContext
@@ -25,13 +29,34 @@ class TextParams(BaseModel):
     trailing_newline: bool = True
     """Make each non-empty input end in exactly one LF, so joined inputs never glue two lines."""
 
+    encoding: str = "utf-8"
+    """The inputs' encoding: any text codec Python knows (``latin-1``, ``cp1252``, ``utf-16``)."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_text_codec(cls, value: str) -> str:
+        try:
+            info = codecs.lookup(value)
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
+            info = None
+        # base64, rot13, zlib... are codecs too, but bytes-to-bytes ones: no text comes out of them.
+        if info is None or not getattr(info, "_is_text_encoding", True):
+            raise PydanticCustomError(
+                "unknown_encoding",
+                "unknown text encoding {name} (use a codec name Python knows, "
+                "such as utf-8, latin-1, cp1252 or utf-16)",
+                {"name": repr(value[:60])},
+            )
+        return value
+
 
 class TextKind:
-    """Normalises each input (UTF-8, no BOM, LF only) and joins them in declared order."""
+    """Decodes each input (UTF-8 or the ``encoding`` param), normalises it (no BOM, LF only) and
+    joins them in declared order, as UTF-8."""
 
     name: ClassVar[str] = "text"
     version: ClassVar[int] = 1
-    # Only the standard library's UTF-8 codec decides the bytes.
+    # Only the standard library's codecs decide the bytes.
     libraries: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = TextParams
 
@@ -40,10 +65,27 @@ class TextKind:
         if not isinstance(params, TextParams):
             raise TypeError(f"text kind needs TextParams, got {type(params).__name__}")
         parts = [
-            normalise(decode_utf8(data, input_name), trailing_newline=params.trailing_newline)
+            normalise(
+                decode(data, input_name, params.encoding),
+                trailing_newline=params.trailing_newline,
+            )
             for input_name, data in zip(ctx.input_names, ctx.inputs, strict=True)
         ]
         return "".join(parts).encode("utf-8")
+
+
+def decode(data: bytes, input_name: str, encoding: str) -> str:
+    """Strict decoding without leading BOMs; the error names the offset of the first bad byte."""
+    if codecs.lookup(encoding).name == "utf-8":
+        return decode_utf8(data, input_name)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise KindError(
+            f"{input_name}: invalid {encoding} at byte offset {err.start} "
+            f"(byte 0x{data[err.start]:02x}: {err.reason}); check the encoding param"
+        ) from None
+    return text.lstrip(_BOM)
 
 
 def decode_utf8(data: bytes, input_name: str) -> str:
