@@ -198,18 +198,15 @@ def test_unknown_or_non_text_codec_is_a_params_error(name: str) -> None:
     assert errors[0]["msg"].startswith(f"unknown text encoding {name!r}")
 
 
+def _po_asset(workspace: Path, encoding: str) -> None:
+    """A text asset ``locale/fr`` whose one input is the Latin-1 .po file, read as ``encoding``."""
+    params = {"encoding": encoding}
+    decl = {"asset_name": "locale/fr", "kind": "text", "inputs": ["fr.po"], "params": params}
+    write_asset(workspace, "assets/locale/fr", decl, {"fr.po": PO_LATIN1})
+
+
 def test_latin1_po_through_a_real_build(workspace: Path) -> None:
-    write_asset(
-        workspace,
-        "assets/locale/fr",
-        {
-            "asset_name": "locale/fr",
-            "kind": "text",
-            "inputs": ["fr.po"],
-            "params": {"encoding": "latin-1"},
-        },
-        {"fr.po": PO_LATIN1},
-    )
+    _po_asset(workspace, "latin-1")
     done = run_doit(workspace)
     assert done.code == 0, done.err
     with PackReader(str(workspace / "build/game.pack")) as reader:
@@ -220,17 +217,7 @@ def test_latin1_po_through_a_real_build(workspace: Path) -> None:
 def test_unknown_codec_is_one_error_line_from_status(
     workspace: Path, cli: Callable[..., Result]
 ) -> None:
-    write_asset(
-        workspace,
-        "assets/locale/fr",
-        {
-            "asset_name": "locale/fr",
-            "kind": "text",
-            "inputs": ["fr.po"],
-            "params": {"encoding": "latin-9x"},
-        },
-        {"fr.po": PO_LATIN1},
-    )
+    _po_asset(workspace, "latin-9x")
     result = cli("-C", str(workspace), "status")
     assert result.code == 1
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
