@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -135,6 +136,14 @@ def built_template(
     return root, run_doit(root)
 
 
+def copy_built(template: Path, folder: Path) -> Path:
+    """A copy of a built template as ``folder/game``: doit's state and packer's caches hold no
+    absolute path, so everything in it is up to date where it lands."""
+    root = folder / "game"
+    shutil.copytree(template, root, symlinks=True)
+    return root
+
+
 def registry_json(root: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((root / "registry.json").read_text(encoding="utf-8"))
     return data
@@ -156,6 +165,7 @@ __all__: Sequence[str] = [
     "DoitRun",
     "Result",
     "built_template",
+    "copy_built",
     "ids_by_name",
     "pack_bytes",
     "registry_json",

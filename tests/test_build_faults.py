@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from conftest import (
     built_template,
+    copy_built,
     ids_by_name,
     pack_bytes,
     run_doit,
@@ -64,9 +65,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def built(template: Path, tmp_path: Path) -> Path:
     """A built workspace (a copy of the module's template)."""
-    root = tmp_path / "game"
-    shutil.copytree(template, root, symlinks=True)
-    return root
+    return copy_built(template, tmp_path)
 
 
 def edit_decl(root: Path, folder: str, **changes: Any) -> None:

@@ -18,6 +18,7 @@ import pytest
 from conftest import (
     DoitRun,
     built_template,
+    copy_built,
     ids_by_name,
     pack_bytes,
     run_doit,
@@ -103,9 +104,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built(template: Path, tmp_path: Path) -> Path:
     """A copy of the built template at another path: doit's state and packer's caches hold
     no absolute path, so everything in it is up to date where it lands."""
-    root = tmp_path / "game"
-    shutil.copytree(template, root, symlinks=True)
-    return root
+    return copy_built(template, tmp_path)
 
 
 def test_nothing_changed_every_task_is_up_to_date(built: Path) -> None:

@@ -23,7 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Result, built_template, pack_bytes, run_doit, run_packer, write_asset
+from conftest import (
+    Result,
+    built_template,
+    copy_built,
+    pack_bytes,
+    run_doit,
+    run_packer,
+    write_asset,
+)
 from fuzz import PACK_FUZZ_CASES_DEFAULT, limit_memory, run_pack_fuzz
 
 from packer.artifact import write_artifact
@@ -66,9 +74,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def built(template: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "game"
-    shutil.copytree(template, root, symlinks=True)
-    return root
+    return copy_built(template, tmp_path)
 
 
 def one_error_line(result: Result, path: str) -> str:
@@ -289,8 +295,7 @@ def _dead_pid() -> int:
 def changed(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The template with one asset changed and built, its pack task then forgotten: a killed
     pack task is not recorded as done either, so the next build runs it again."""
-    root = tmp_path_factory.mktemp("changed") / "game"
-    shutil.copytree(template, root, symlinks=True)
+    root = copy_built(template, tmp_path_factory.mktemp("changed"))
     (root / "assets/a/a.bin").write_bytes(b"changed\n")
     assert run_doit(root).code == 0
     assert run_doit(root, "forget", "pack").code == 0
