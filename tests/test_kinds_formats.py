@@ -1,13 +1,15 @@
 """Formats real asset sets hold: 16-bit PNGs for ``image``, legacy encodings for ``text``.
 
-The 16-bit PNGs are written here byte by byte (struct + zlib), so the expected samples are known
-exactly and do not come from the decoder under test.
+The 16-bit PNGs are written here byte by byte (struct + zlib, with every PNG row filter), so the
+expected samples are known exactly and do not come from the decoder under test.
 """
 
 from __future__ import annotations
 
 import io
+import random
 import struct
+import sys
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -124,22 +126,147 @@ def _encode_png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+"""Samples per pixel of each PNG colour type: grey, RGB, grey+alpha, RGBA."""
+
+
+def _paeth(left: int, up: int, up_left: int) -> int:
+    estimate = left + up - up_left
+    distances = (abs(estimate - left), abs(estimate - up), abs(estimate - up_left))
+    return (left, up, up_left)[distances.index(min(distances))]
+
+
+def _filtered(row: bytes, prior: bytes, kind: int, bpp: int) -> bytes:
+    """One scanline under PNG filter ``kind`` (0 none, 1 sub, 2 up, 3 average, 4 paeth)."""
+    out = bytearray([kind])
+    for index, byte in enumerate(row):
+        left = row[index - bpp] if index >= bpp else 0
+        up = prior[index]
+        up_left = prior[index - bpp] if index >= bpp else 0
+        predictor = (0, left, up, (left + up) // 2, _paeth(left, up, up_left))[kind]
+        out.append((byte - predictor) % 256)
+    return bytes(out)
+
+
+def _random_png16(colour_type: int, width: int, height: int, seed: int) -> tuple[bytes, list[int]]:
+    """A 16-bit PNG of random samples, its rows under all five filters; and its samples in order."""
+    rng = random.Random(seed)
+    stride = width * CHANNELS[colour_type]
+    samples = [rng.randrange(65536) for _ in range(height * stride)]
+    rows = [
+        struct.pack(f">{stride}H", *samples[y * stride : (y + 1) * stride]) for y in range(height)
+    ]
+    priors = [bytes(2 * stride), *rows[:-1]]
+    bpp = 2 * CHANNELS[colour_type]
+    raw = b"".join(
+        _filtered(row, prior, y % 5, bpp)
+        for y, (row, prior) in enumerate(zip(rows, priors, strict=True))
+    )
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    chunks = [_chunk(b"IHDR", ihdr), _chunk(b"IDAT", zlib.compress(raw)), _chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks), samples
+
+
+def _round8(value: int) -> int:
+    return (value * 255 + 32767) // 65535
+
+
+def _as_rgba(colour_type: int, samples: Sequence[int]) -> list[int]:
+    """The RGBA samples of a source's samples: grey copied to R, G and B, missing alpha opaque."""
+    channels = CHANNELS[colour_type]
+    out: list[int] = []
+    for index in range(0, len(samples), channels):
+        pixel = samples[index : index + channels]
+        colour = list(pixel[:3]) if channels >= 3 else [pixel[0]] * 3
+        alpha = pixel[-1] if channels in (2, 4) else 0xFFFF
+        out += [*colour, alpha]
+    return out
+
+
 @pytest.mark.parametrize("colour_type", [2, 4, 6])
-def test_colour_16_bit_png_is_refused_in_16_bit_formats(colour_type: int) -> None:
-    # Pillow decodes these to 8 bits per channel (high byte only): a 16-bit output would lie.
-    channels = {2: 3, 4: 2, 6: 4}[colour_type]
-    png = _png16(1, colour_type, [[0x7F80, 0x8080, 0xFFFF, 0x0080][:channels]])
+def test_colour_16_bit_png_keeps_every_sample_in_rgba16_and_rgb16(colour_type: int) -> None:
+    png, samples = _random_png16(colour_type, 7, 5, seed=colour_type)
     with Image.open(io.BytesIO(png)) as image:
-        assert image.mode in ("RGB", "RGBA")
-    for fmt in ("rgba16", "rgb16", "l16"):
-        message = kind_error("image", [("deep.png", png)], format=fmt)
-        assert message.startswith("deep.png: a 16-bit colour PNG reaches packer with 8 bits")
+        assert image.mode in ("RGB", "RGBA", "LA")  # Pillow itself decodes these to 8 bits
+    rgba = _as_rgba(colour_type, samples)
+    out = run("image", [("deep.png", png)], {"format": "rgba16"})
+    assert _header(out) == (b"PKIM", 1, 4, 7, 5)
+    assert out[16:] == _le16(*rgba)
+    out = run("image", [("deep.png", png)], {"format": "rgb16"})
+    assert out[16:] == _le16(*(v for index, v in enumerate(rgba) if index % 4 != 3))
 
 
-def test_grey16_into_an_8_bit_format_names_the_16_bit_formats() -> None:
-    message = kind_error("image", [("deep.png", _png16(3, 0, GREY16))], format="l8")
-    assert message.startswith("deep.png: image mode 'I;16' has more than 8 bits per channel")
-    assert "l16" in message
+@pytest.mark.parametrize("colour_type", [0, 2, 4, 6])
+def test_16_bit_png_rounds_into_8_bit_formats(colour_type: int) -> None:
+    png, samples = _random_png16(colour_type, 9, 6, seed=10 + colour_type)
+    rgba = _as_rgba(colour_type, samples)
+    out = run("image", [("deep.png", png)], {"format": "rgba8"})
+    assert _header(out) == (b"PKIM", 1, 1, 9, 6)
+    assert list(out[16:]) == [_round8(v) for v in rgba]
+    # Rounded, not the high byte: among random samples some of the two differ.
+    assert list(out[16:]) != [v >> 8 for v in rgba]
+    out = run("image", [("deep.png", png)], {"format": "rgb8"})
+    assert list(out[16:]) == [_round8(v) for index, v in enumerate(rgba) if index % 4 != 3]
+
+
+def _luma16(red: int, green: int, blue: int) -> int:
+    return (red * 19595 + green * 38470 + blue * 7471 + 0x8000) >> 16
+
+
+@pytest.mark.parametrize("colour_type", [2, 4, 6])
+def test_16_bit_colour_png_to_l16_and_l8_is_luma_then_rounding(colour_type: int) -> None:
+    png, samples = _random_png16(colour_type, 4, 3, seed=20 + colour_type)
+    rgba = _as_rgba(colour_type, samples)
+    luma = [_luma16(*rgba[index : index + 3]) for index in range(0, len(rgba), 4)]
+    assert run("image", [("deep.png", png)], {"format": "l16"})[16:] == _le16(*luma)
+    eight = run("image", [("deep.png", png)], {"format": "l8"})
+    assert list(eight[16:]) == [_round8(v) for v in luma]
+
+
+def test_rgb16_trns_colour_is_transparent() -> None:
+    rows = [[0x0102, 0x0304, 0x0506, 0x0102, 0x0304, 0x0507]]
+    png = _png16(2, 2, rows, trns=struct.pack(">3H", 0x0102, 0x0304, 0x0506))
+    out = run("image", [("key.png", png)], {"format": "rgba16"})
+    assert out[16:] == _le16(0x0102, 0x0304, 0x0506, 0, 0x0102, 0x0304, 0x0507, 0xFFFF)
+
+
+def test_interlaced_16_bit_png_written_by_pypng() -> None:
+    import png as pypng
+
+    rng = random.Random(7)
+    width, height = 11, 9
+    rows = [[rng.randrange(65536) for _ in range(width * 4)] for _ in range(height)]
+    out = io.BytesIO()
+    pypng.Writer(width, height, greyscale=False, alpha=True, bitdepth=16, interlace=True).write(
+        out, rows
+    )
+    built = run("image", [("i.png", out.getvalue())], {"format": "rgba16"})
+    assert built[16:] == _le16(*(v for row in rows for v in row))
+
+
+def test_grey16_rounds_into_l8() -> None:
+    out = run("image", [("deep.png", _png16(3, 0, GREY16))], {"format": "l8"})
+    assert list(out[16:]) == [_round8(v) for row in GREY16 for v in row]
+
+
+def test_damaged_16_bit_colour_png_is_not_a_readable_image() -> None:
+    png, _ = _random_png16(6, 8, 8, seed=3)
+    idat = png.index(b"IDAT")
+    broken = png[: idat + 10] + bytes(8) + png[idat + 18 :]
+    message = kind_error("image", [("deep.png", broken)], format="rgba16")
+    assert message.startswith("deep.png: not a readable image: ")
+
+
+def test_16_bit_colour_png_through_a_real_build(workspace: Path) -> None:
+    png, samples = _random_png16(6, 5, 4, seed=99)
+    params = {"format": "rgba16"}
+    decl = {"asset_name": "hero", "kind": "image", "inputs": ["hero.png"], "params": params}
+    write_asset(workspace, "assets/hero", decl, {"hero.png": png})
+    done = run_doit(workspace)
+    assert done.code == 0, done.err
+    with PackReader(str(workspace / "build/game.pack")) as reader:
+        entry = reader.get_by_name("hero")
+    assert entry[16:] == _le16(*samples)
 
 
 def test_unknown_16_bit_format_name_is_a_params_error() -> None:
@@ -226,3 +353,10 @@ def test_unknown_codec_is_one_error_line_from_status(
         "(use a codec name Python knows, such as utf-8, latin-1, cp1252 or utf-16)"
     ]
     assert "Traceback" not in result.err
+
+
+def test_without_pypng_a_16_bit_colour_png_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "png", None)  # what an environment without pypng imports
+    png, _ = _random_png16(2, 2, 2, seed=1)
+    message = kind_error("image", [("deep.png", png)], format="rgba16")
+    assert message == "pypng is not installed; install it with: pip install 'packer[png16]'"

@@ -11,7 +11,7 @@ installed version of every library it declares in ``libraries`` (distribution na
 knows them), because those libraries decide its bytes too: an upgraded Pillow may decode a
 JPEG differently. The versions are read once per process, which is also when the process
 imports the libraries, so the fingerprint names the code that runs.
-Imports: stdlib, pydantic.
+Imports: stdlib, pydantic, packer.errors.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from functools import cache
 from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+from packer.errors import KindError
 
 
 class NoParams(BaseModel):
@@ -80,4 +82,18 @@ def library_version(distribution: str) -> str:
         return "absent"
 
 
-__all__ = ["Kind", "KindContext", "NoParams", "kind_fingerprint", "library_version"]
+def missing_library(distribution: str, extra: str) -> KindError:
+    """The build error for a kind whose optional library (an extra of packer) is not installed."""
+    return KindError(
+        f"{distribution} is not installed; install it with: pip install 'packer[{extra}]'"
+    )
+
+
+__all__ = [
+    "Kind",
+    "KindContext",
+    "NoParams",
+    "kind_fingerprint",
+    "library_version",
+    "missing_library",
+]

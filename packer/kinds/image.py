@@ -1,9 +1,13 @@
 """The ``image`` kind: pixels a runtime can upload without an image decoder.
 
 Decoding happens once, at build time, into one of a few fixed pixel formats behind a 16-byte
-header, so the game needs no PNG library and every platform sees the same pixels. Pillow is
-imported inside ``process`` because most commands never decode an image and its import is slow.
-Imports: stdlib, pydantic, Pillow (lazily), packer.kinds.base, packer.errors.
+header, so the game needs no PNG library and every platform sees the same pixels. Pillow decodes
+every format; 16-bit samples go through ``packer.kinds.samples16`` (pypng for the colour PNGs
+that Pillow cuts to 8 bits), so no bit is dropped and 8-bit outputs are rounded, not truncated.
+Pillow is imported inside ``process`` because most commands never decode an image and its
+import is slow.
+Imports: stdlib, pydantic, Pillow (lazily), packer.kinds.base, packer.kinds.samples16,
+packer.errors.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import io
 import re
 import struct
 import sys
+from array import array
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from packer.errors import KindError
 from packer.kinds.base import KindContext
+from packer.kinds.samples16 import Samples16, decode_png16, emit
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -31,7 +37,7 @@ PixelFormat = Literal["rgba8", "rgb8", "l8", "rgba16", "rgb16", "l16"]
 
 # Codes are part of the pack format: never renumber; 0 stays invalid so a zeroed header is caught.
 FORMAT_CODES: dict[str, int] = {"rgba8": 1, "rgb8": 2, "l8": 3, "rgba16": 4, "rgb16": 5, "l16": 6}
-_PIL_MODES: dict[str, str] = {
+_PIL_MODES: dict[PixelFormat, str] = {
     "rgba8": "RGBA",
     "rgb8": "RGB",
     "l8": "L",
@@ -39,7 +45,7 @@ _PIL_MODES: dict[str, str] = {
     "rgb16": "RGB",
     "l16": "L",
 }
-_SIXTEEN_BIT = frozenset({"rgba16", "rgb16", "l16"})
+_SIXTEEN_BIT: frozenset[PixelFormat] = frozenset({"rgba16", "rgb16", "l16"})
 
 # Pillow's modes for one channel of 16-bit samples, with the byte order ``tobytes`` gives them in.
 _GREY16_MODES: dict[str, Literal["little", "big"]] = {
@@ -65,9 +71,10 @@ class ImageKind:
     """Decodes one image (first frame) to 8- or 16-bit pixels, row-major, top row first."""
 
     name: ClassVar[str] = "image"
-    version: ClassVar[int] = 1
-    # Pillow decodes every format and converts the pixels: its version decides the bytes.
-    libraries: ClassVar[tuple[str, ...]] = ("Pillow",)
+    # 2: 16-bit colour PNGs keep all their bits (pypng); 16-bit samples round into 8-bit formats.
+    version: ClassVar[int] = 2
+    # Pillow decodes every format and converts the pixels; pypng decodes 16-bit colour PNGs.
+    libraries: ClassVar[tuple[str, ...]] = ("Pillow", "pypng")
     Params: ClassVar[type[BaseModel]] = ImageParams
 
     def process(self, ctx: KindContext) -> bytes:
@@ -82,46 +89,58 @@ class ImageKind:
         return header + pixels
 
 
-def _decode(data: bytes, input_name: str, fmt: str) -> tuple[int, int, bytes]:
-    from PIL import Image
+def _decode(data: bytes, input_name: str, fmt: PixelFormat) -> tuple[int, int, bytes]:
+    from PIL import Image, UnidentifiedImageError
 
-    mode = _PIL_MODES[fmt]
-    wide = fmt in _SIXTEEN_BIT
     try:
         # A BytesIO, never a path: Pillow sees exactly the bytes the task hashed and nothing else.
         with Image.open(io.BytesIO(data)) as image:
             if image.format in _REFUSED_FORMATS:
                 raise KindError(f"{input_name}: {image.format} images are not supported")
-            if wide and _is_colour_png16(image):
+            if _is_colour_png16(image):
                 # Pillow's PNG decoder keeps only the high byte of each colour sample.
-                raise KindError(
-                    f"{input_name}: a 16-bit colour PNG reaches packer with 8 bits per channel "
-                    "(Pillow keeps only the high byte), so a 16-bit format would be wrong; "
-                    "use an 8-bit format, or store the channels as 16-bit greyscale images"
-                )
-            if wide and image.mode in _GREY16_MODES:
-                return image.width, image.height, _grey16(image, fmt, _GREY16_MODES[image.mode])
+                samples = decode_png16(data)
+                return samples.width, samples.height, emit(samples, fmt)
+            if image.mode in _GREY16_MODES:
+                samples = _grey16(image, _GREY16_MODES[image.mode])
+                return samples.width, samples.height, emit(samples, fmt)
             if image.mode in ("I", "F") or image.mode.startswith("I;"):
                 # Pillow clips these to 0..255 instead of scaling: refuse rather than corrupt.
                 raise KindError(
-                    f"{input_name}: image mode {image.mode!r} has more than 8 bits per channel; "
-                    "use format l16, rgb16 or rgba16 (16-bit greyscale only), "
-                    "or save it with 8 bits per channel"
+                    f"{input_name}: image mode {image.mode!r} (32-bit integer or float samples) "
+                    "is not supported; save it with 8 or 16 bits per channel"
                 )
-            converted = image.convert(mode)
+            converted = image.convert(_PIL_MODES[fmt])
             pixels = converted.tobytes()
-            if wide:
+            if fmt in _SIXTEEN_BIT:
                 pixels = _widen(pixels)
             return converted.width, converted.height, pixels
     except KindError:
         raise
+    except UnidentifiedImageError:
+        raise KindError(_unidentified(input_name, data)) from None
     except Exception as err:
-        # Pillow's decoders report corrupt data with many exception types (OSError, SyntaxError,
-        # ValueError, struct.error, DecompressionBombError...); all of them mean a bad input file.
-        # Pillow names the stream object in some messages; its memory address means nothing
-        # to a user and would make the same failure print differently on every run.
+        # Pillow's and pypng's decoders report corrupt data with many exception types (OSError,
+        # SyntaxError, ValueError, struct.error, png.FormatError, DecompressionBombError...); all
+        # of them mean a bad input file. Pillow names the stream object in some messages; its
+        # memory address would make the same failure print differently on every run.
         reason = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", str(err))
         raise KindError(f"{input_name}: not a readable image: {reason}") from None
+
+
+_SVG_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<svg\b", re.S
+)
+
+
+def _unidentified(input_name: str, data: bytes) -> str:
+    """The message for bytes Pillow recognises no format in; SVG gets its own, being common."""
+    if _SVG_START.match(data[:4096]):
+        return (
+            f"{input_name}: SVG is a vector format and image does not rasterise it; "
+            "export it to PNG at the size the game needs"
+        )
+    return f"{input_name}: not a readable image: no image format Pillow reads recognises this data"
 
 
 def _is_colour_png16(image: Image.Image) -> bool:
@@ -144,28 +163,11 @@ def _widen(pixels: bytes) -> bytes:
     return bytes(out)
 
 
-def _grey16(image: Image.Image, fmt: str, order: Literal["little", "big"]) -> bytes:
-    """16-bit greyscale samples, exactly as stored, to l16, rgb16 or rgba16 (little-endian)."""
-    raw = image.tobytes()
-    low, high = (raw[0::2], raw[1::2]) if order == "little" else (raw[1::2], raw[0::2])
-    if fmt == "l16":
-        out = bytearray(len(raw))
-        out[0::2], out[1::2] = low, high
-        return bytes(out)
-    channels = 3 if fmt == "rgb16" else 4
-    step = 2 * channels
-    out = bytearray(len(raw) * channels)
-    for channel in range(3):
-        out[2 * channel :: step] = low
-        out[2 * channel + 1 :: step] = high
-    if channels == 4:
-        alpha = bytearray(b"\xff\xff") * (len(raw) // 2)
-        transparent = image.info.get("transparency")
-        if isinstance(transparent, int):
-            # A PNG tRNS grey value: the pixels of exactly that sample are fully transparent.
-            for index in range(len(raw) // 2):
-                if low[index] | high[index] << 8 == transparent:
-                    alpha[2 * index : 2 * index + 2] = b"\x00\x00"
-        out[6::8] = alpha[0::2]
-        out[7::8] = alpha[1::2]
-    return bytes(out)
+def _grey16(image: Image.Image, order: Literal["little", "big"]) -> Samples16:
+    """A 16-bit greyscale image's samples exactly as stored, with its tRNS grey value as alpha."""
+    grey = array("H", image.tobytes())
+    if order != sys.byteorder:
+        grey.byteswap()
+    transparent = image.info.get("transparency")
+    key = (transparent,) if isinstance(transparent, int) else None
+    return Samples16.from_planes(image.width, image.height, (grey,), None, key)
