@@ -27,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "packer.kinds.json": KINDS,
     "packer.kinds.samples16": KINDS,
     "packer.kinds.image": KINDS | {"packer.kinds.samples16"},
-    "packer.kinds.audio": KINDS,
+    "packer.kinds.oggpages": set(),
+    "packer.kinds.audio": KINDS | {"packer.kinds.oggpages"},
     "packer.kinds.registry": KINDS
     | {f"packer.kinds.{k}" for k in ("raw", "text", "json", "image", "audio")},
     "packer.kinds": {"packer.kinds.base", "packer.kinds.registry"},

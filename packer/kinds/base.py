@@ -9,14 +9,16 @@ the bytes, or a cached output would be stale.
 A kind's code is named by its fingerprint (``kind_fingerprint``): its own ``version`` and the
 installed version of every library it declares in ``libraries`` (distribution names, as pip
 knows them), because those libraries decide its bytes too: an upgraded Pillow may decode a
-JPEG differently. The versions are read once per process, which is also when the process
-imports the libraries, so the fingerprint names the code that runs.
+JPEG differently. A C library that is no distribution of its own (libsndfile, which soundfile
+loads from its wheel or from the system) is named by the kind's optional ``native_libraries``,
+a function giving ``{name: version}``. The versions are read once per process, which is also
+when the process imports the libraries, so the fingerprint names the code that runs.
 Imports: stdlib, pydantic, packer.errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import ClassVar, Protocol
@@ -59,15 +61,24 @@ class Kind(Protocol):
         ...
 
 
+NativeLibraries = Callable[[], Mapping[str, str]]
+"""A kind's optional ``native_libraries``: the versions of the C libraries it loads, by name."""
+
+
 def kind_fingerprint(kind: Kind) -> str:
-    """``VERSION[;DIST=VERSION...]``: the kind's version and its declared libraries' versions."""
+    """``VERSION[;DIST=VERSION...][;NATIVE=VERSION...]``: the kind's version, its declared
+    libraries' versions, then its native libraries' versions."""
     libraries: tuple[str, ...] = getattr(kind, "libraries", ())
-    return _fingerprint(kind.version, tuple(sorted(libraries)))
+    native: NativeLibraries | None = getattr(kind, "native_libraries", None)
+    return _fingerprint(kind.version, tuple(sorted(libraries)), native)
 
 
 @cache
-def _fingerprint(version: int, libraries: tuple[str, ...]) -> str:
-    return ";".join([str(version), *(f"{lib}={library_version(lib)}" for lib in libraries)])
+def _fingerprint(version: int, libraries: tuple[str, ...], native: NativeLibraries | None) -> str:
+    parts = [str(version), *(f"{lib}={library_version(lib)}" for lib in libraries)]
+    if native is not None:
+        parts += [f"{name}={found}" for name, found in sorted(native().items())]
+    return ";".join(parts)
 
 
 @cache

@@ -59,7 +59,7 @@ class Samples16:
 def decode_png16(data: bytes) -> Samples16:
     """A 16-bit PNG's samples, every bit kept; raises pypng's errors for a damaged file."""
     try:
-        import png  # type: ignore[import-untyped]  # pypng ships no type information
+        import png
     except ImportError:
         raise missing_library("pypng", "png16") from None
 
