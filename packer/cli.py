@@ -207,6 +207,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_why(args: argparse.Namespace) -> int:
+    from packer.why import explain
+
+    answer = explain(_workspace(args), args.asset)
+    if args.json:
+        _out_json(asdict(answer))
+        return 0
+    task = f"asset:{answer.asset_id}" if answer.asset_id else "not registered"
+    state = "up to date" if answer.up_to_date else "not up to date"
+    _out(f"{answer.asset_name} ({task}, {answer.path}): {state}")
+    for reason in answer.reasons:
+        _out(f"  {reason}")
+    return 0
+
+
 def _workspace(args: argparse.Namespace) -> Workspace:
     return open_workspace(args.workspace)
 
@@ -276,6 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
         "doit_args", nargs=argparse.REMAINDER, metavar="DOIT ARGS", help="passed to doit unchanged"
     )
     p.set_defaults(run=_cmd_build, build_parser=p)
+
+    p = sub.add_parser(
+        "why",
+        help="say why an asset's task is not up to date",
+        description="Whether an asset's task is up to date in doit's record and, if not, every "
+        "reason: an input (by name), asset.json, params, the kind or its version, a dep's "
+        "output, or never built. Exit 0 when answered, 1 for an asset packer does not know.",
+    )
+    p.add_argument("asset", metavar="ASSET", help="an asset_name, asset_id or asset folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_cmd_why)
 
     p = sub.add_parser("verify", help="check a pack")
     p.add_argument("pack", nargs="?")

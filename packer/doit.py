@@ -30,14 +30,14 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
-from doit.exceptions import InvalidDodoFile, TaskFailed, UnmetDependency
+from doit.exceptions import InvalidDodoFile, TaskFailed
 from doit.loader import create_after
-from doit.reporter import ConsoleReporter
 from doit.task import Task
 
 from packer import api
@@ -48,8 +48,10 @@ from packer.gcpause import collector_paused
 from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
 from packer.pack import PackEntry, recover_outputs, write_pack
-from packer.plan import BuildPlan, plan_build
+from packer.plan import AssetTask, BuildPlan, plan_build
+from packer.progress import BuildReporter, asset_outcome
 from packer.shortcut import nothing_changed, record_build
+from packer.why import KEY_VALUE, PARTS_VALUE, key_parts, reasons
 from packer.workspace import Workspace, open_workspace
 
 FROZEN_ENV = "PACKER_FROZEN"
@@ -85,12 +87,13 @@ def _failure(err: PackerError | OSError, root: str) -> PackerError:
     return err
 
 
-def _run_asset(job: AssetJob) -> TaskFailed | None:
+def _run_asset(job: AssetJob) -> TaskFailed | dict[str, Any]:
+    """Build one asset; the dict says how (``packer.progress``: doit keeps it as the values)."""
     try:
-        build_asset(job)
+        ran = build_asset(job)
     except (PackerError, OSError) as err:
         return TaskFailed(str(_failure(err, job.root)))
-    return None
+    return asset_outcome(built=ran)
 
 
 def _run_pack(
@@ -111,7 +114,9 @@ class KeyUnchanged:
 
     Like doit's ``config_changed``, but with a fixed ``__signature__``: doit inspects the
     signature of every uptodate callable on every run, which at 10,000 tasks costs more than
-    all other up-to-date checking together.
+    all other up-to-date checking together. With ``asset``, a success also saves the key's
+    parts (``packer.why``), and once the check has found the task out of date its ``str`` is
+    the reasons in words (what ``doit info`` prints); nothing of that runs on a no-op.
     """
 
     __signature__ = inspect.Signature(
@@ -120,27 +125,57 @@ class KeyUnchanged:
             inspect.Parameter("values", inspect.Parameter.POSITIONAL_OR_KEYWORD),
         ]
     )
-    VALUE = "packer-key"
 
-    def __init__(self, key: str, dep_artifacts: Sequence[str] = ()) -> None:
+    def __init__(
+        self, key: str, dep_artifacts: Sequence[str] = (), asset: AssetTask | None = None
+    ) -> None:
         self.key = key
         self.dep_artifacts = tuple(dep_artifacts)
         """Each dep's artifact, whose recorded digest completes the key (``packer.keys``)."""
+        self.asset = asset
+        self._dep_digests: tuple[str, ...] = ()
+        self._recorded: dict[str, Any] | None = None
+        """The saved values, kept once the check found them out of date (for ``__str__``)."""
 
     def configure_task(self, task: Any) -> None:
         task.value_savers.append(self._saved)
 
-    def _saved(self) -> dict[str, str]:
-        return {self.VALUE: self.key}
-
-    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+    def _complete(self) -> bool:
+        """Fold the deps' recorded digests into the key, once; False while one is missing."""
         if self.dep_artifacts:
             digests = recorded_dep_digests(self.dep_artifacts)
             if digests is None:
-                return False  # a dep's output is missing: the task must run (and will say so)
+                return False
             self.key = completed(self.key, digests)
+            self._dep_digests = digests
             self.dep_artifacts = ()
-        return bool(values.get(self.VALUE) == self.key)
+        return True
+
+    def _saved(self) -> dict[str, str]:
+        self._complete()  # the deps ran before this task: their artifacts are there now
+        if self.asset is None:
+            return {KEY_VALUE: self.key}
+        return {KEY_VALUE: self.key, PARTS_VALUE: key_parts(self.asset, self._dep_digests)}
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        if not self._complete():
+            return False  # a dep's output is missing: the task must run (and will say so)
+        if values.get(KEY_VALUE) == self.key:
+            return True
+        self._recorded = values
+        return False
+
+    def __str__(self) -> str:
+        if self._recorded is None:  # the check stopped before the key: a dep has no output
+            return "packer: a dep's output is missing: it builds first"
+        if self.asset is None:
+            built = KEY_VALUE in self._recorded
+            return "packer: " + (
+                "an asset's output or the workspace changed" if built else "never built"
+            )
+        return "packer: " + "; ".join(
+            reasons(self._recorded, key_parts(self.asset, self._dep_digests))
+        )
 
 
 def _frozen_from_env() -> bool:
@@ -274,7 +309,7 @@ class PackerTasks:
                 [(_run_asset, [job])],
                 targets=[f"{spelled_prefix}{t.asset_id}.bin"],
                 task_dep=[f"{self.prefix}asset:{dep_id}" for dep_id in t.dep_ids],
-                uptodate=[KeyUnchanged(t.task_key, deps)],
+                uptodate=[KeyUnchanged(t.task_key, deps, t)],
                 clean=True,
                 doc=shown(f"{t.asset_name} ({t.kind}, {t.path})"),
             )
@@ -346,25 +381,6 @@ def _recover_outputs(ws: Workspace) -> None:
         recover_outputs(ws.pack_path, ws.manifest_path)
 
 
-class ErrorLineReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no types
-    """``packer build``'s reporter: doit's progress lines (``.  NAME``, ``-- NAME``), but a task
-    that failed as packer's actions fail (``TaskFailed``: a bad input, a full disk) is one
-    ``error: PATH: message`` line on stderr, as every other packer command reports, instead of
-    doit's report with its captured-output sections.
-
-    The tasks that then do not run (``UnmetDependency``, with ``--continue``) add nothing to
-    that line. Any other failure is a bug or doit's own error and keeps doit's full report.
-    """
-
-    desc = "doit's console output, a failed task as one error: line"
-
-    def add_failure(self, task: Any, fail: Any) -> None:
-        if isinstance(fail, TaskFailed):
-            sys.stderr.write(f"error: {fail.message}\n")
-        elif not isinstance(fail, UnmetDependency):
-            super().add_failure(task, fail)
-
-
 def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     """``packer build``: snapshot and plan first (errors exit 1), then doit with ``argv``.
 
@@ -374,6 +390,7 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     ``clean``, ``forget`` and ``ignore`` return on success), a usage error (3) becomes 2, any
     failure 1.
     """
+    started = time.monotonic()
     with holding_build(ws):
         _recover_outputs(ws)
         with collector_paused():
@@ -381,8 +398,14 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
         if not argv and nothing_changed(ws, plan.pack_key):
             sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
             return 0
+        reporter = BuildReporter(
+            sys.stdout,
+            {f"asset:{t.asset_id}": t.asset_name for t in plan.tasks},
+            started=started,
+            live=sys.stdout.isatty(),
+        )
         namespace = {
-            "DOIT_CONFIG": {**doit_config(ws), "reporter": ErrorLineReporter},
+            "DOIT_CONFIG": {**doit_config(ws), "reporter": reporter},
             "packer": PackerTasks(ws.root, plan=plan, state_dir=ws.state_dir, out_dir=ws.out_dir),
         }
         code = DoitMain(ModuleTaskLoader(namespace)).run(list(argv)) or 0
@@ -392,7 +415,6 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
 
 
 __all__ = [
-    "ErrorLineReporter",
     "PackerTasks",
     "doit_config",
     "packer_tasks",

@@ -189,6 +189,24 @@ ALLOWED: dict[str, set[str]] = {
     # doit's record: the build lock that guards it, the backend that stores it.
     # doit imports every doit.BACKEND entry point when it starts, in every project: keep it light.
     "packer.doitdb": {"packer.errors", "packer.fsutil"},
+    # The edit loop: why a task is not up to date (its key's parts against doit's record), and
+    # packer build's reporter.
+    "packer.why": {
+        "packer.doitdb",
+        "packer.errors",
+        "packer.hashing",
+        "packer.keys",
+        "packer.kinds.registry",
+        "packer.lane",
+        "packer.model",
+        "packer.plan",
+        "packer.registry",
+        "packer.scan",
+        "packer.snapshot",
+        "packer.statcache",
+        "packer.workspace",
+    },
+    "packer.progress": {"packer.errors"},
     # The two shells: thin layers over the API (``packer`` is ``packer.api`` re-exported).
     "packer.doit": {
         "packer",
@@ -199,13 +217,16 @@ ALLOWED: dict[str, set[str]] = {
         "packer.keys",
         "packer.pack",
         "packer.plan",
+        "packer.progress",
         "packer.shortcut",
+        "packer.why",
         "packer.workspace",
         "packer.lane",
     },
     "packer.cli": {
         "packer",
         "packer.doit",
+        "packer.why",
         "packer.errors",
         "packer.fsutil",
         "packer.jsontext",

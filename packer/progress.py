@@ -1,0 +1,153 @@
+"""``packer build``'s reporter: a live count on a terminal, what ran when piped, one summary line.
+
+Plain ``doit`` keeps doit's own reporter (SPEC §4); ``packer build`` hands doit an instance of
+``BuildReporter`` instead. On a terminal it rewrites one status line (done/total, the asset
+being built, the rate), at most every ``REFRESH_S``, and ends with the summary, such as
+``built 12, from cache 3, up to date 9,985 in 1.2 s``. Not on a terminal it prints doit's line
+``.  NAME`` for each task that ran (with the asset_name), never the ``-- NAME`` of the up-to-date
+ones, and the same summary.
+
+How an asset task ended comes from its action's return value, which doit keeps as the task's
+values (it travels back from ``doit -n N`` workers too): ``{"outcome": OUTCOME, "uploaded":
+bool}``, where OUTCOME is ``built`` (the kind ran), ``cache_local`` or ``cache_remote``. A task
+that failed as packer's actions fail (``TaskFailed``: a bad input, a full disk) is one ``error:
+PATH: message`` line on stderr, as every other packer command reports; any other failure keeps
+doit's full report.
+Imports: stdlib, doit, packer.errors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from doit.exceptions import TaskFailed, UnmetDependency
+from doit.reporter import ConsoleReporter
+
+from packer.errors import shown
+
+OUTCOME = "outcome"
+"""The key of an asset task's values that says how it ended."""
+BUILT = "built"
+CACHE_LOCAL = "cache_local"
+CACHE_REMOTE = "cache_remote"
+UP_TO_DATE = "up_to_date"
+FAILED = "failed"
+SUMMARY_ORDER = (
+    (BUILT, "built"),
+    (CACHE_LOCAL, "from cache"),
+    (CACHE_REMOTE, "from remote cache"),
+    (UP_TO_DATE, "up to date"),
+    (FAILED, "failed"),
+)
+"""The summary's counts, in order, with their words; a count of zero is left out."""
+REFRESH_S = 0.1
+"""The live line is redrawn at most this often: a terminal is slow at 10,000 lines a second."""
+
+
+def asset_outcome(*, built: bool, uploaded: bool = False) -> dict[str, Any]:
+    """What an asset task's action returns on success (doit keeps it as the task's values)."""
+    return {OUTCOME: BUILT if built else CACHE_LOCAL, "uploaded": uploaded}
+
+
+def summary(counts: Mapping[str, int], seconds: float) -> str:
+    """``built 12, from cache 3, up to date 9,985 in 1.2 s``."""
+    parts = [f"{words} {counts[key]:,}" for key, words in SUMMARY_ORDER if counts.get(key)]
+    return f"{', '.join(parts) or 'nothing to build'} in {seconds:.1f} s"
+
+
+class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no types
+    """doit reporter of ``packer build``. ``asset_names`` maps each asset task's name to its
+    asset_name (other tasks, the pack, count in done/total but not in the summary); ``started``
+    is the build's start on ``time.monotonic``'s clock; ``live`` draws the status line (a
+    terminal) instead of printing what ran."""
+
+    desc = "packer build's progress: a live count on a terminal, else what ran; one summary"
+
+    def __init__(
+        self,
+        outstream: TextIO,
+        asset_names: Mapping[str, str],
+        *,
+        started: float,
+        live: bool,
+    ) -> None:
+        super().__init__(outstream, {})
+        self.asset_names = asset_names
+        self.started = started
+        self.live = live
+        self.counts: Counter[str] = Counter()
+        self.total = 0
+        self.done = 0
+        self.current = ""
+        self._drawn_at = 0.0
+        self._line_shown = False
+
+    def initialize(self, tasks: Mapping[str, Any], selected_tasks: Any) -> None:
+        self.total = len(tasks)
+
+    def execute_task(self, task: Any) -> None:
+        name = self.asset_names.get(task.name)
+        if self.live:
+            self.current = task.name if name is None else name
+            self._draw()
+        elif task.actions:
+            self.write(shown(f".  {task.name}" + ("" if name is None else f"  {name}")) + "\n")
+
+    def add_success(self, task: Any) -> None:
+        if task.name in self.asset_names:
+            self.counts[task.values.get(OUTCOME, BUILT)] += 1
+        self._finished()
+
+    def skip_uptodate(self, task: Any) -> None:
+        if task.name in self.asset_names:
+            self.counts[UP_TO_DATE] += 1
+        self._finished()
+
+    def skip_ignore(self, task: Any) -> None:
+        self._finished()
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        self._clear()
+        if task.name in self.asset_names:
+            self.counts[FAILED] += 1
+        if isinstance(fail, TaskFailed):
+            sys.stderr.write(f"error: {fail.message}\n")
+        elif not isinstance(fail, UnmetDependency):  # those add nothing to the error line
+            super().add_failure(task, fail)
+        self._finished()
+
+    def complete_run(self) -> None:
+        self._clear()
+        super().complete_run()
+        self.write(summary(self.counts, time.monotonic() - self.started) + "\n")
+
+    def _finished(self) -> None:
+        self.done += 1
+        if self.live:
+            self._draw()
+
+    def _draw(self) -> None:
+        now = time.monotonic()
+        if now - self._drawn_at < REFRESH_S and self.done < self.total:
+            return
+        self._drawn_at = now
+        rate = self.done / max(now - self.started, 1e-3)
+        line = shown(f"[{self.done:,}/{self.total:,}] {self.current}  {rate:,.0f}/s")
+        width = shutil.get_terminal_size().columns - 1
+        self.write("\r\x1b[K" + line[:width])
+        self.outstream.flush()
+        self._line_shown = True
+
+    def _clear(self) -> None:
+        if self._line_shown:
+            self.write("\r\x1b[K")
+            self.outstream.flush()
+            self._line_shown = False
+
+
+__all__ = ["BuildReporter", "asset_outcome", "summary"]
