@@ -47,7 +47,7 @@ from packer.errors import PackerError, shown
 from packer.gcpause import collector_paused
 from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
-from packer.pack import PackEntry, recover_outputs, write_pack
+from packer.pack import PackEntry, ZstdCodec, recover_outputs, write_pack
 from packer.plan import AssetTask, BuildPlan, plan_build
 from packer.progress import BuildReporter, asset_outcome
 from packer.shortcut import nothing_changed, record_build
@@ -97,11 +97,16 @@ def _run_asset(job: AssetJob) -> TaskFailed | dict[str, Any]:
 
 
 def _run_pack(
-    root: str, pack_path: str, manifest_path: str, snapshot: str, entries: Sequence[PackEntry]
+    root: str,
+    pack_path: str,
+    manifest_path: str,
+    snapshot: str,
+    entries: Sequence[PackEntry],
+    codec: ZstdCodec | None,
 ) -> TaskFailed | None:
     try:
         os.makedirs(os.path.dirname(pack_path), exist_ok=True)
-        write_pack(pack_path, manifest_path, snapshot, entries)
+        write_pack(pack_path, manifest_path, snapshot, entries, codec)
     except (PackerError, OSError) as err:
         return TaskFailed(str(_failure(err, root)))
     return None
@@ -265,7 +270,7 @@ class PackerTasks:
             return self._plan
         frozen = _frozen_from_env() if self.frozen is None else self.frozen
         try:
-            return plan_build(api.snapshot(self.ws, frozen=frozen))
+            return plan_build(api.snapshot(self.ws, frozen=frozen), self.ws.config.pack)
         except (PackerError, OSError) as err:
             raise self._loading_error(err) from None
 
@@ -318,7 +323,14 @@ class PackerTasks:
             [
                 (
                     _run_pack,
-                    [ws.root, ws.pack_path, ws.manifest_path, plan.snapshot_fingerprint, entries],
+                    [
+                        ws.root,
+                        ws.pack_path,
+                        ws.manifest_path,
+                        plan.snapshot_fingerprint,
+                        entries,
+                        plan.pack_codec,
+                    ],
                 )
             ],
             targets=[self.pack_path, self.manifest_path],
@@ -394,7 +406,7 @@ def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
     with holding_build(ws):
         _recover_outputs(ws)
         with collector_paused():
-            plan = plan_build(api.snapshot(ws, frozen=frozen))
+            plan = plan_build(api.snapshot(ws, frozen=frozen), ws.config.pack)
         if not argv and nothing_changed(ws, plan.pack_key):
             sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
             return 0

@@ -25,7 +25,9 @@ the same digests, so the key a task is checked with is the key its output is cac
 Changing what goes into a key, or how, is a format change: bump ``KEY_VERSION``. That changes
 every key (so every task runs once and the output cache starts afresh), never a pack byte.
 The pack key is here too: the pack task's key, over the snapshot fingerprint and the assets'
-output keys, with ``PACK_LAYOUT_VERSION`` for the pack writer's layout.
+output keys, with ``PACK_LAYOUT_VERSION`` for the pack writer's layout and, for a compressed
+pack, the codec's fingerprint (level and library versions: an upgrade of zstandard or libzstd
+writes the pack again rather than keep bytes a clean build might not give).
 Imports: stdlib, packer.artifact, packer.hashing, packer.scan (the ``Declaration`` value).
 """
 
@@ -84,11 +86,16 @@ def recorded_dep_digests(dep_artifacts: Sequence[str]) -> tuple[str, ...] | None
         return None
 
 
-def pack_key(snapshot_fingerprint: str, outputs: Iterable[tuple[str, str]]) -> str:
+def pack_key(
+    snapshot_fingerprint: str, outputs: Iterable[tuple[str, str]], codec: str | None = None
+) -> str:
     """The pack task's key: the snapshot fingerprint and each (asset_id, output key) in pack
-    order. Output keys before completion are enough: a dep's output, and so its dependents',
-    changes only with the dep's own output key, which is in the list too."""
+    order, then the codec's fingerprint when the pack is compressed (``None``: format 1, whose
+    key is what it always was). Output keys before completion are enough: a dep's output, and
+    so its dependents', changes only with the dep's own output key, which is in the list too."""
     parts = ["pack", PACK_LAYOUT_VERSION, KEY_VERSION, snapshot_fingerprint]
+    if codec is not None:
+        parts += ["codec", codec]
     for asset_id, output in outputs:
         parts += [asset_id, output]
     return hash_parts(parts)

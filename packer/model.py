@@ -122,12 +122,31 @@ class WorkspaceSection(BaseModel):
         return value
 
 
+ZSTD_LEVEL_DEFAULT = 9
+"""zstd's level when ``[pack] level`` is not given (docs/pack-format.md §1a says why)."""
+
+
+class PackSection(BaseModel):
+    """The ``[pack]`` table of packer.toml: how the pack stores its entries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    compression: Literal["zstd"] | None = Field(
+        default=None,
+        description='"zstd": compress each entry (a format-2 pack); absent: stored as they are.',
+    )
+    level: Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=22)] = Field(
+        default=ZSTD_LEVEL_DEFAULT, description="zstd level, 1 (fastest) to 22 (smallest)."
+    )
+
+
 class Config(BaseModel):
     """packer.toml."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     workspace: WorkspaceSection
+    pack: PackSection = PackSection()
 
 
 class AssetDecl(BaseModel):

@@ -4,7 +4,7 @@ Nothing here touches the file system or the clock; every function takes values a
 values, sorted by asset_id or path, so planning is deterministic and cheap to test.
 The keys themselves are defined in ``packer.keys``.
 Imports: stdlib, packer.snapshot, packer.scan, packer.registry, packer.model, packer.keys,
-packer.workspace, packer.errors.
+packer.workspace, packer.errors, packer.pack.codec.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from packer.errors import PackerError, RegistryError
 from packer.keys import output_key, pack_key, task_key
-from packer.model import RegistryEntry
+from packer.model import PackSection, RegistryEntry
+from packer.pack.codec import ZstdCodec
 from packer.registry import Registry, new_asset_id
 from packer.scan import Declaration, ScanResult
 from packer.snapshot import Snapshot
-from packer.workspace import asset_file
+from packer.workspace import CONFIG_FILE, asset_file
 
 
 @dataclass(frozen=True)
@@ -232,10 +233,13 @@ class BuildPlan:
     """Sorted by asset_id (byte order)."""
     pack_key: str
     """Digest of everything the pack and manifest bytes depend on."""
+    pack_codec: ZstdCodec | None = None
+    """What the pack's entries are compressed with (packer.toml's ``[pack]``); None: format 1."""
 
 
-def plan_build(snapshot: Snapshot) -> BuildPlan:
-    """Tasks for a snapshot whose registry is in sync and whose declarations are all valid."""
+def plan_build(snapshot: Snapshot, pack: PackSection | None = None) -> BuildPlan:
+    """Tasks for a snapshot whose registry is in sync and whose declarations are all valid,
+    for a pack stored as packer.toml's ``[pack]`` says (None: format 1)."""
     scan = snapshot.scan
     if scan.broken or scan.problems:
         # A broken asset.json hides its asset_name, so another asset's dep on it shows up as
@@ -258,4 +262,8 @@ def plan_build(snapshot: Snapshot) -> BuildPlan:
         tasks.append(AssetTask(d, ids[d.asset_name], hashes, dep_ids, output, task_key(d, output)))
     tasks.sort(key=lambda t: t.asset_id.encode())
     outputs = ((t.asset_id, t.output_key) for t in tasks)
-    return BuildPlan(snapshot.fingerprint, tuple(tasks), pack_key(snapshot.fingerprint, outputs))
+    codec = None if pack is None or pack.compression is None else ZstdCodec(pack.level)
+    # The library's version is read here, once per build: a missing zstandard is one error.
+    fingerprint = None if codec is None else codec.fingerprint(CONFIG_FILE)
+    key = pack_key(snapshot.fingerprint, outputs, fingerprint)
+    return BuildPlan(snapshot.fingerprint, tuple(tasks), key, codec)

@@ -2,7 +2,8 @@
 
 One reference workspace is built once with a fixed environment; every other build (another path,
 another creation order, another job count, no caches, another time zone, locale or hash seed,
-an incremental history) must write byte-identical pack and manifest files.
+an incremental history) must write byte-identical pack and manifest files. Every test runs
+twice: for a plain pack (format 1) and for one compressed with zstd (format 2).
 """
 
 from __future__ import annotations
@@ -70,7 +71,14 @@ def _audio(assets: Path) -> None:
     write_asset(assets, "sfx/beep", decl, {"beep.wav": wav()})
 
 
-CREATORS: list[Callable[[Path], None]] = [_text, _raw, _json, _image, _audio]
+def _level(assets: Path) -> None:
+    # Large and repetitive enough that zstd shrinks it: a format-2 pack holds a real frame.
+    rows = "".join(f"{'#.' * (row % 9)}{'~' * (40 - row % 9)}\n" for row in range(200))
+    decl = {"asset_name": "level", "kind": "raw", "inputs": ["map.txt"]}
+    write_asset(assets, "data/level", decl, {"map.txt": rows})
+
+
+CREATORS: list[Callable[[Path], None]] = [_text, _raw, _json, _image, _audio, _level]
 
 
 def make_workspace(root: Path, creators: list[Callable[[Path], None]]) -> Path:
@@ -85,19 +93,32 @@ def built_ok(result: object) -> None:
     assert code == 0, f"{getattr(result, 'out', '')}{getattr(result, 'err', '')}"
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[bytes, bytes]]:
+PACK_TABLES = {"format-1": "", "format-2": '\n[pack]\ncompression = "zstd"\nlevel = 5\n'}
+"""packer.toml's ``[pack]`` table for each kind of pack the tests build."""
+
+
+@pytest.fixture(scope="module", params=sorted(PACK_TABLES))
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, tuple[bytes, bytes]]:
     """Built once, plain ``doit -n 1``, assets created in one order, fixed environment.
 
     Its folder is named after the host, so a leaked absolute path would also leak the host name.
     """
     base = tmp_path_factory.mktemp(f"{socket.gethostname()}-ref")
     root = make_workspace(base / "game", CREATORS)
+    with open(root / "packer.toml", "a", encoding="utf-8") as config:
+        config.write(PACK_TABLES[request.param])
     first = run_doit(root, "-n", "1", env=BASE_ENV)
     built_ok(first)
     assert len(first.executed) == len(CREATORS) + 1
     verify_pack(str(root / "build/game.pack"))
-    return root, pack_bytes(root)
+    pack, manifest = pack_bytes(root)
+    document = json.loads(manifest)
+    assert document["format"] == int(request.param[-1])
+    if document["format"] == 2:
+        assert {asset["codec"] for asset in document["assets"]} == {"none", "zstd"}
+    return root, (pack, manifest)
 
 
 def copy_of(reference_root: Path, tmp_path: Path) -> Path:
@@ -113,6 +134,7 @@ def test_same_bytes_at_another_path_with_assets_created_in_reverse_order(
     root = make_workspace(tmp_path / "elsewhere" / "game", list(reversed(CREATORS)))
     registry = (ref_root / "registry.json").read_bytes()
     (root / "registry.json").write_bytes(registry)
+    shutil.copyfile(ref_root / "packer.toml", root / "packer.toml")
     result = run_packer("build", "--frozen", cwd=root, env=BASE_ENV)
     built_ok(result)
     assert pack_bytes(root) == expected

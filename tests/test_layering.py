@@ -114,6 +114,7 @@ ALLOWED: dict[str, set[str]] = {
         "packer.errors",
         "packer.keys",
         "packer.model",
+        "packer.pack.codec",
         "packer.registry",
         "packer.scan",
         "packer.snapshot",
@@ -122,6 +123,7 @@ ALLOWED: dict[str, set[str]] = {
     # The pack: the face and the reader stay light (stdlib and xxhash); the rest loads on use.
     "packer.pack": {
         "packer.errors",
+        "packer.pack.codec",
         "packer.pack.commit",
         "packer.pack.format",
         "packer.pack.manifest",
@@ -130,8 +132,14 @@ ALLOWED: dict[str, set[str]] = {
         "packer.pack.writer",
         "packer.lazyexports",
     },
-    "packer.pack.format": {"packer.errors"},
-    "packer.pack.reader": {"packer.errors", "packer.fsutil", "packer.pack.format"},
+    "packer.pack.codec": {"packer.errors"},
+    "packer.pack.format": {"packer.errors", "packer.pack.codec"},
+    "packer.pack.reader": {
+        "packer.errors",
+        "packer.fsutil",
+        "packer.pack.codec",
+        "packer.pack.format",
+    },
     "packer.pack.commit": {
         "packer.errors",
         "packer.fsutil",
@@ -148,12 +156,14 @@ ALLOWED: dict[str, set[str]] = {
         "packer.artifact",
         "packer.errors",
         "packer.fsutil",
+        "packer.pack.codec",
         "packer.pack.commit",
         "packer.pack.format",
         "packer.pack.manifest",
     },
     "packer.pack.verify": {
         "packer.errors",
+        "packer.pack.codec",
         "packer.pack.commit",
         "packer.pack.format",
         "packer.pack.manifest",

@@ -95,7 +95,9 @@ def _doc_parse(raw: bytes) -> tuple[tuple[Any, ...], list[IndexEntry]]:
             position += 4 + length
         offset, size, digest = struct.unpack_from("<QQ16s", index, position)
         position += 32
-        records.append(IndexEntry(texts[0], texts[1], texts[2], offset, size, digest.hex()))
+        records.append(
+            IndexEntry(texts[0], texts[1], texts[2], offset, size, digest.hex(), "none", size)
+        )
     assert position == index_size
     return header, records
 

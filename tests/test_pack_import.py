@@ -27,8 +27,18 @@ from packer.pack import (
     write_pack,
 )
 
-HEAVY = ("pydantic", "filelock", "doit", "PIL", "packer.api", "packer.lane", "packer.model")
-"""Modules a pack reader must never load: the API's validation, the lane's lock, the engine."""
+HEAVY = (
+    "pydantic",
+    "filelock",
+    "doit",
+    "PIL",
+    "zstandard",
+    "packer.api",
+    "packer.lane",
+    "packer.model",
+)
+"""Modules a pack reader must never load: the API's validation, the lane's lock, the engine;
+zstandard only on a compressed entry's first read."""
 
 WRITER_SIDE = (
     "packer.artifact",

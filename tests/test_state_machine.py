@@ -414,6 +414,10 @@ class PackerMachine(RuleBasedStateMachine):
         """What each asset task depends on (SPEC §4), by asset_id, at the last good build."""
         self.written = time.monotonic()
         """When the fuzz last wrote a file in the workspace."""
+        self.zstd_level: int | None = None
+        """packer.toml's ``[pack] level`` with ``compression = "zstd"``; None: no compression."""
+        with open(os.path.join(self.root, "packer.toml"), encoding="utf-8") as handle:
+            self.config = handle.read()
 
     def teardown(self) -> None:
         statcache.RACY_NS = self._racy_ns
@@ -649,6 +653,7 @@ class PackerMachine(RuleBasedStateMachine):
         pack_path = os.path.join(self.root, "build", f"{NAME}.pack")
         verify_pack(pack_path)
         document = json.loads(manifest)
+        assert document["format"] == (1 if self.zstd_level is None else 2)
         listed = [entry["asset_id"] for entry in document["assets"]]
         assert listed == sorted(self.registry, key=str.encode), (listed, self.registry)
         expected = self._expected_bytes()
@@ -1109,6 +1114,20 @@ class PackerMachine(RuleBasedStateMachine):
             for asset_id, (path, name) in sorted(self.registry.items(), key=lambda i: i[0].encode())
         ]
         assert self._outputs() == before
+
+    @rule(level=st.sampled_from([None, 1, 3]))
+    def set_compression(self, level: int | None) -> None:
+        """Compress the pack's entries with zstd at ``level``, or not at all (SPEC §5): the
+        pack's bytes change, the entries' do not (``_check_pack``), and a clean build of the
+        same settings gives the same pack (``_check_clean_build``)."""
+        self._count(f"set_compression {level}")
+        table = "" if level is None else f'\n[pack]\ncompression = "zstd"\nlevel = {level}\n'
+        with open(os.path.join(self.root, "packer.toml"), "w", encoding="utf-8") as handle:
+            handle.write(self.config + table)
+        self.written = time.monotonic()
+        if level != self.zstd_level:
+            self.quiet = False
+        self.zstd_level = level
 
     @rule(apply=st.booleans())
     def sync(self, apply: bool) -> None:

@@ -5,14 +5,16 @@ clock, path, host or dict order), so the same content gives the same pack on eve
 docs/pack-format.md is the contract. The work is split along its seams:
 
 - ``format``: the layout's constants, ``IndexEntry``, the header and index as bytes;
+- ``codec``: the entry codecs of format 2 (``ZstdCodec``), importing zstandard on first use;
 - ``reader``: ``PackReader`` (memory-mapped, checked lookups) and the ``pread`` file under it;
 - ``writer``: ``write_pack``, streaming blobs from their artifacts;
 - ``commit``: the pair's recoverable commit and its folder lock;
 - ``manifest``: the manifest's canonical text, loading and comparing;
 - ``verify``: ``verify_pack``, built on the public pieces of the others.
 
-``import packer.pack`` loads only the reader and the format: a game-side tool or a runtime
-loader pays for the standard library and xxhash, nothing more. The writer's, the commit's and
+``import packer.pack`` loads only the reader, the format and the codecs' names: a game-side
+tool or a runtime loader pays for the standard library and xxhash, nothing more (zstandard
+loads when the first compressed entry is read or written). The writer's, the commit's and
 the verifier's names are imported on first use (PEP 562), so ``from packer.pack import
 write_pack`` still works.
 Imports: its own modules, packer.errors.
@@ -24,7 +26,15 @@ from typing import TYPE_CHECKING
 
 from packer.errors import PackError
 from packer.lazyexports import lazy_exports
-from packer.pack.format import ALIGN, FORMAT_VERSION, HEADER_SIZE, MAGIC, IndexEntry
+from packer.pack.codec import ZstdCodec
+from packer.pack.format import (
+    ALIGN,
+    FORMAT_COMPRESSED,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    MAGIC,
+    IndexEntry,
+)
 from packer.pack.reader import EntryNotFound, PackReader
 
 if TYPE_CHECKING:
@@ -61,6 +71,7 @@ __all__ = [
     "COMMIT_FORMAT",
     "COMMIT_LOCK_TIMEOUT",
     "COMMIT_RECORD_LIMIT",
+    "FORMAT_COMPRESSED",
     "FORMAT_VERSION",
     "HEADER_SIZE",
     "MAGIC",
@@ -72,6 +83,7 @@ __all__ = [
     "PackError",
     "PackReader",
     "VerifyResult",
+    "ZstdCodec",
     "commit_record_path",
     "complete_commit",
     "default_manifest_path",

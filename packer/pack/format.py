@@ -3,7 +3,8 @@
 docs/pack-format.md §1 is the contract. Encoding (for the writer) and decoding (for the reader
 and the verifier) sit side by side so the two can never drift apart. Everything here works on
 bytes already read: the modules that read and write files are ``reader`` and ``writer``.
-Imports: stdlib, xxhash, packer.errors.
+Imports: stdlib, xxhash, packer.errors, packer.pack.codec (its names only: zstandard loads
+there on use).
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from typing import NamedTuple
 import xxhash
 
 from packer.errors import PackError
+from packer.pack.codec import CODEC_IDS, CODEC_NAMES, CODEC_NONE, MAX_RATIO
 
 FORMAT_VERSION = 1
+"""A pack whose entries are stored as they are; what a build writes without compression."""
+FORMAT_COMPRESSED = 2
+"""A pack whose index records each entry's codec and original size (``[pack] compression``)."""
+FORMAT_VERSIONS = (FORMAT_VERSION, FORMAT_COMPRESSED)
 
 MAGIC = b"\x89PACKER\n"
 """Like PNG's: the high-bit first byte and the newline expose text-mode or 7-bit mangling."""
@@ -33,6 +39,7 @@ HEADER_SIZE = _HEADER.size + _HEADER_CHECK.size  # 64: a multiple of ALIGN
 
 _LEN = struct.Struct("<I")
 _PLACE = struct.Struct("<QQ16s")  # offset, size, xxh3_128 of the blob
+_CODING = struct.Struct("<IQ")  # format 2 only: codec number, raw_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +52,13 @@ class IndexEntry:
     offset: int
     """Absolute byte offset of the blob in the pack."""
     size: int
+    """Length of the blob: the stored bytes."""
     xxh3_128: str
-    """Checksum of the blob: 32 lowercase hex digits, as in the manifest."""
+    """Checksum of the blob (the stored bytes): 32 lowercase hex digits, as in the manifest."""
+    codec: str
+    """How the blob holds the entry: ``none`` (as it is; always so in format 1) or ``zstd``."""
+    raw_size: int
+    """Length of the entry's original bytes (``size`` when the codec is ``none``)."""
 
 
 class Header(NamedTuple):
@@ -60,6 +72,7 @@ class Header(NamedTuple):
     index_size: int
     index_checksum: bytes
     """xxh3_128 of the index, in its canonical 16 bytes."""
+    version: int = FORMAT_VERSION
 
 
 def aligned(position: int) -> int:
@@ -98,21 +111,22 @@ def encode_text(value: str, what: str, path: str, entry: str) -> bytes:
     return _LEN.pack(len(raw)) + raw
 
 
-def encode_index_record(entry: IndexEntry, path: str) -> bytes:
-    return b"".join(
-        (
-            encode_text(entry.asset_id, "asset_id", path, entry.asset_id),
-            encode_text(entry.asset_name, "asset_name", path, entry.asset_id),
-            encode_text(entry.kind, "kind", path, entry.asset_id),
-            _PLACE.pack(entry.offset, entry.size, bytes.fromhex(entry.xxh3_128)),
-        )
-    )
+def encode_index_record(entry: IndexEntry, path: str, version: int) -> bytes:
+    parts = [
+        encode_text(entry.asset_id, "asset_id", path, entry.asset_id),
+        encode_text(entry.asset_name, "asset_name", path, entry.asset_id),
+        encode_text(entry.kind, "kind", path, entry.asset_id),
+        _PLACE.pack(entry.offset, entry.size, bytes.fromhex(entry.xxh3_128)),
+    ]
+    if version == FORMAT_COMPRESSED:
+        parts.append(_CODING.pack(CODEC_IDS[entry.codec], entry.raw_size))
+    return b"".join(parts)
 
 
 def encode_header(header: Header) -> bytes:
     head = _HEADER.pack(
         MAGIC,
-        FORMAT_VERSION,
+        header.version,
         0,
         header.entry_count,
         header.index_offset,
@@ -137,9 +151,11 @@ def decode_header(head: bytes, file_size: int, path: str) -> Header:
     )
     if magic != MAGIC:
         raise PackError("not a packer pack (bad magic)", path)
-    if version != FORMAT_VERSION:
+    if version not in FORMAT_VERSIONS:
         raise PackError(
-            f"unsupported pack format version {version} (this packer reads {FORMAT_VERSION})", path
+            f"unsupported pack format version {version} (this packer reads "
+            f"{' and '.join(map(str, FORMAT_VERSIONS))})",
+            path,
         )
     (header_check,) = _HEADER_CHECK.unpack_from(head, _HEADER.size)
     if header_check != xxhash.xxh3_64_intdigest(head[: _HEADER.size]):
@@ -155,16 +171,17 @@ def decode_header(head: bytes, file_size: int, path: str) -> Header:
         )
     if index_end < file_size:
         raise PackError(f"{file_size - index_end} unexpected bytes after the index", path)
-    return Header(count, index_offset, index_size, index_checksum)
+    return Header(count, index_offset, index_size, index_checksum, version)
 
 
 class _IndexRecords:
     """Reads the index records one by one, refusing anything that would read past the index."""
 
-    def __init__(self, index: bytes, path: str) -> None:
+    def __init__(self, index: bytes, path: str, version: int) -> None:
         self._index = index
         self._position = 0
         self._path = path
+        self._version = version
 
     def _take(self, size: int, record: int) -> int:
         start = self._position
@@ -188,7 +205,32 @@ class _IndexRecords:
         asset_name = self._text("asset_name", number)
         kind = self._text("kind", number)
         offset, size, digest = _PLACE.unpack_from(self._index, self._take(_PLACE.size, number))
-        return IndexEntry(asset_id, asset_name, kind, offset, size, digest.hex())
+        codec, raw_size = CODEC_NONE, size
+        if self._version == FORMAT_COMPRESSED:
+            codec_number, raw_size = _CODING.unpack_from(
+                self._index, self._take(_CODING.size, number)
+            )
+            codec = self._codec(codec_number, size, raw_size, asset_id)
+        return IndexEntry(asset_id, asset_name, kind, offset, size, digest.hex(), codec, raw_size)
+
+    def _codec(self, number: int, size: int, raw_size: int, asset_id: str) -> str:
+        """The codec's name, checked with the sizes it allows (none: equal; zstd: bounded)."""
+        codec = CODEC_NAMES.get(number)
+        if codec is None:
+            raise PackError(f"index is damaged: unknown codec {number}", self._path, asset_id)
+        if codec == CODEC_NONE and raw_size != size:
+            raise PackError(
+                f"index is damaged: raw_size {raw_size} of a stored entry of {size} bytes",
+                self._path,
+                asset_id,
+            )
+        if raw_size > size * MAX_RATIO:
+            raise PackError(
+                f"index is damaged: raw_size {raw_size} from {size} compressed bytes",
+                self._path,
+                asset_id,
+            )
+        return codec
 
     def at_end(self) -> bool:
         return self._position == len(self._index)
@@ -198,7 +240,7 @@ def decode_index(index: bytes, header: Header, path: str) -> tuple[IndexEntry, .
     """Check the index's records, order and the canonical, non-overlapping layout (the caller
     has checked the index against ``header.index_checksum``)."""
     count, index_offset = header.entry_count, header.index_offset
-    records = _IndexRecords(index, path)
+    records = _IndexRecords(index, path, header.version)
     entries: list[IndexEntry] = []
     previous: IndexEntry | None = None
     previous_end = HEADER_SIZE  # the header counts as the first occupied range

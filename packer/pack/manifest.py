@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from packer.errors import PackError
 from packer.fsutil import GIB, FileTooLarge, read_regular
 from packer.jsontext import JsonTextError, parse_json
-from packer.pack.format import FORMAT_VERSION, IndexEntry, cut_short
+from packer.pack.format import FORMAT_COMPRESSED, IndexEntry, cut_short
 
 MANIFEST_LIMIT = GIB
 """Largest manifest read (a million assets take about 250 MB): a link to a device or a runaway
@@ -23,6 +23,12 @@ file in its place is refused, never read until memory runs out."""
 
 _MANIFEST_KEYS = ("format", "pack", "snapshot", "assets")
 _ASSET_KEYS = ("asset_id", "asset_name", "kind", "offset", "size", "xxh3_128")
+_CODING_KEYS = ("codec", "raw_size")
+"""What a format-2 manifest adds to each asset."""
+
+
+def _asset_keys(version: int) -> tuple[str, ...]:
+    return _ASSET_KEYS + _CODING_KEYS if version == FORMAT_COMPRESSED else _ASSET_KEYS
 
 
 class ManifestSyntaxError(PackError):
@@ -41,7 +47,7 @@ def default_manifest_path(pack_path: str) -> str:
 
 
 def manifest_chunks(
-    pack_name: str, snapshot: str, entries: Sequence[IndexEntry]
+    pack_name: str, snapshot: str, entries: Sequence[IndexEntry], version: int
 ) -> Iterator[bytes]:
     """The manifest's one canonical text, one asset at a time.
 
@@ -54,32 +60,28 @@ def manifest_chunks(
         return json.dumps(value, ensure_ascii=False)
 
     head = (
-        f'{{\n  "format": {FORMAT_VERSION},\n  "pack": {text(pack_name)},\n'
+        f'{{\n  "format": {version},\n  "pack": {text(pack_name)},\n'
         f'  "snapshot": {text(snapshot)},\n  "assets": '
     )
     if not entries:
         yield (head + "[]\n}\n").encode("utf-8")
         return
     yield (head + "[\n    ").encode("utf-8")
+    keys = _asset_keys(version)
     for number, entry in enumerate(entries):
-        asset = {
-            "asset_id": entry.asset_id,
-            "asset_name": entry.asset_name,
-            "kind": entry.kind,
-            "offset": entry.offset,
-            "size": entry.size,
-            "xxh3_128": entry.xxh3_128,
-        }
+        asset = {key: getattr(entry, key) for key in keys}
         # Strings escape their own newlines, so every newline here is structure to indent.
         rendered = json.dumps(asset, indent=2, ensure_ascii=False).replace("\n", "\n    ")
         yield ((",\n    " if number else "") + rendered).encode("utf-8")
     yield b"\n  ]\n}\n"
 
 
-def is_canonical(raw: bytes, pack_name: str, snapshot: str, entries: Sequence[IndexEntry]) -> bool:
+def is_canonical(
+    raw: bytes, pack_name: str, snapshot: str, entries: Sequence[IndexEntry], version: int
+) -> bool:
     """Whether ``raw`` is, byte for byte, the manifest packer writes for these entries."""
     position = 0
-    for chunk in manifest_chunks(pack_name, snapshot, entries):
+    for chunk in manifest_chunks(pack_name, snapshot, entries, version):
         if not raw.startswith(chunk, position):
             return False
         position += len(chunk)
@@ -113,12 +115,13 @@ def load_manifest(path: str) -> tuple[bytes, dict[str, object]]:
     return raw, document
 
 
-def _compare_asset(path: str, number: int, asset: object, entry: IndexEntry) -> None:
+def _compare_asset(
+    path: str, number: int, asset: object, entry: IndexEntry, keys: tuple[str, ...]
+) -> None:
     """Check the manifest's asset ``number`` against the pack's entry at the same place."""
-    if not isinstance(asset, dict) or tuple(asset) != _ASSET_KEYS:
+    if not isinstance(asset, dict) or tuple(asset) != keys:
         raise PackError(
-            f"manifest asset {number} must be an object with keys {', '.join(_ASSET_KEYS)}",
-            path,
+            f"manifest asset {number} must be an object with keys {', '.join(keys)}", path
         )
     if asset["asset_id"] != entry.asset_id:
         raise PackError(
@@ -126,7 +129,7 @@ def _compare_asset(path: str, number: int, asset: object, entry: IndexEntry) -> 
             path,
             entry.asset_id,
         )
-    for key in _ASSET_KEYS[1:]:
+    for key in keys[1:]:
         value, actual = asset[key], getattr(entry, key)
         if value != actual or type(value) is not type(actual):
             raise PackError(
@@ -137,15 +140,20 @@ def _compare_asset(path: str, number: int, asset: object, entry: IndexEntry) -> 
 
 
 def compare_manifest(
-    path: str, document: dict[str, object], pack_name: str, entries: Sequence[IndexEntry]
+    path: str,
+    document: dict[str, object],
+    pack_name: str,
+    entries: Sequence[IndexEntry],
+    version: int,
 ) -> str:
-    """Check the manifest against the pack field by field, naming the first entry that differs.
+    """Check the manifest against the pack (of format ``version``) field by field, naming the
+    first entry that differs.
 
     Returns the manifest's snapshot, which the pack cannot check (it holds no snapshot).
     """
-    version = document["format"]
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise PackError(f"manifest format is {cut_short(version)}, expected {FORMAT_VERSION}", path)
+    listed = document["format"]
+    if type(listed) is not int or listed != version:
+        raise PackError(f"manifest format is {cut_short(listed)}, the pack's is {version}", path)
     if document["pack"] != pack_name:
         raise PackError(
             f"manifest is for pack {cut_short(document['pack'])}, not {pack_name!r}", path
@@ -160,8 +168,9 @@ def compare_manifest(
     assets = document["assets"]
     if not isinstance(assets, list):
         raise PackError("manifest assets must be a list", path)
+    keys = _asset_keys(version)
     for number, (asset, entry) in enumerate(zip(assets, entries, strict=False)):
-        _compare_asset(path, number, asset, entry)
+        _compare_asset(path, number, asset, entry, keys)
     if len(assets) > len(entries):
         extra = assets[len(entries)]
         named = extra.get("asset_id") if isinstance(extra, dict) else None

@@ -2,8 +2,9 @@
 
 This is the path a game-side tool or a runtime loader imports, so it stays light: the standard
 library, xxhash, and the pack's ``format``. Writing, the pair's commit and verifying live in
-their own modules, imported only by those who use them.
-Imports: stdlib, xxhash, packer.errors, packer.fsutil, packer.pack.format.
+their own modules, imported only by those who use them; zstandard loads on the first zstd
+entry read (``codec``).
+Imports: stdlib, xxhash, packer.errors, packer.fsutil, packer.pack.codec, packer.pack.format.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import xxhash
 
 from packer.errors import PackError
 from packer.fsutil import MIB, open_regular
+from packer.pack.codec import CODEC_ZSTD, Decoder
 from packer.pack.format import HEADER_SIZE, IndexEntry, decode_header, decode_index
 
 
@@ -56,7 +58,8 @@ class PackFile(_ClosedOnExit):
     """An open pack read with ``os.pread``: a file truncated under the reader gives a short
     read, which is a ``PackError``, where touching a mapped page past the end is SIGBUS.
 
-    Attributes: ``path`` (as given), ``fd`` (-1 once closed), ``size`` (bytes when opened).
+    Attributes: ``path`` (as given), ``fd`` (-1 once closed), ``size`` (bytes when opened),
+    ``format_version`` (the header's, once ``read_index`` has read it; 0 before).
     """
 
     def __init__(self, path: str) -> None:
@@ -66,6 +69,7 @@ class PackFile(_ClosedOnExit):
         except OSError as err:
             raise PackError(f"cannot open the pack: {err.strerror or err}", path) from err
         self.size = os.fstat(self.fd).st_size
+        self.format_version = 0
 
     def read_into(self, buffer: memoryview, offset: int) -> None:
         """Fill ``buffer`` from ``offset``; a file now shorter than that is truncated."""
@@ -113,7 +117,9 @@ class PackFile(_ClosedOnExit):
         index = self.read(header.index_offset, header.index_size)
         if xxhash.xxh3_128_digest(index) != header.index_checksum:
             raise PackError("index is damaged (checksum mismatch)", self.path)
-        return decode_index(index, header, self.path)
+        entries = decode_index(index, header, self.path)
+        self.format_version = header.version
+        return entries
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -126,7 +132,9 @@ class PackReader(_ClosedOnExit):
 
     Opening checks the header and the index (magic, version, checksums, order, layout) with
     ``pread``, but not the blobs, so opening a large pack stays cheap; each blob is checked when
-    it is read, and ``verify_pack`` checks them all. Blobs are read from a memory map.
+    it is read, and ``verify_pack`` checks them all. Blobs are read from a memory map. A
+    compressed entry (format 2) is checked as stored, then decoded and checked again (its
+    frame's size and content checksum): ``get`` always returns the original bytes.
 
     **SIGBUS**: a file truncated in place while a reader has it mapped makes the kernel kill the
     process with SIGBUS when a page past the new end is touched. packer never truncates a pack
@@ -135,8 +143,9 @@ class PackReader(_ClosedOnExit):
     is already truncated raises ``PackError``; only a truncation racing a ``get`` in progress can
     still end in SIGBUS. Code that must survive that reads with ``verify_pack``'s ``pread``.
 
-    Attributes: ``path`` (as given), ``size`` (bytes when opened), ``entries`` (IndexEntry tuple
-    in pack order) and ``asset_ids`` (the same order: sorted by the UTF-8 bytes of the id).
+    Attributes: ``path`` (as given), ``size`` (bytes when opened), ``format_version`` (1 or
+    2), ``entries`` (IndexEntry tuple in pack order) and ``asset_ids`` (the same order: sorted
+    by the UTF-8 bytes of the id).
     """
 
     def __init__(self, path: str) -> None:
@@ -152,6 +161,8 @@ class PackReader(_ClosedOnExit):
         except BaseException:
             self._file.close()
             raise
+        self.format_version = self._file.format_version
+        self._decoder = Decoder(path)
         self.asset_ids = tuple(entry.asset_id for entry in self.entries)
         self._by_id = {entry.asset_id: entry for entry in self.entries}
         self._by_name = {entry.asset_name: entry for entry in self.entries}
@@ -190,6 +201,8 @@ class PackReader(_ClosedOnExit):
         data = self._view[entry.offset : end]
         if xxhash.xxh3_128_hexdigest(data) != entry.xxh3_128:
             raise PackError("data is damaged (checksum mismatch)", self.path, entry.asset_id)
+        if entry.codec == CODEC_ZSTD:
+            return self._decoder.decode(data, entry.raw_size, entry.asset_id)
         return data
 
     def close(self) -> None:

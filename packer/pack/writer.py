@@ -1,30 +1,36 @@
 """Writing a pack: entries sorted by ``asset_id``, blobs streamed from their artifacts, the
 manifest beside it, both committed as a pair.
 
-Memory does not grow with blob or pack size (1 MiB copy buffer). Both files are written in
-full to temp files first; ``commit`` then moves them in. docs/pack-format.md §3 is the contract.
-Imports: stdlib, xxhash, packer.artifact, packer.errors, packer.fsutil, packer.pack.commit,
-packer.pack.format, packer.pack.manifest.
+Uncompressed (format 1), memory does not grow with blob or pack size (1 MiB copy buffer);
+compressed (format 2), one entry is held at a time, raw and compressed. Both files are written
+in full to temp files first; ``commit`` then moves them in. docs/pack-format.md §3 is the
+contract.
+Imports: stdlib, xxhash, packer.artifact, packer.errors, packer.fsutil, packer.pack.codec,
+packer.pack.commit, packer.pack.format, packer.pack.manifest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import xxhash
 
 from packer.artifact import HEADER_SIZE as ARTIFACT_HEADER_SIZE
 from packer.errors import PackError
 from packer.fsutil import MIB, temp_prefix
+from packer.pack.codec import CODEC_NONE, CODEC_ZSTD, ZstdCodec
 from packer.pack.commit import commit_files, recover_outputs
 from packer.pack.format import (
+    FORMAT_COMPRESSED,
+    FORMAT_VERSION,
     HEADER_SIZE,
     Header,
     IndexEntry,
@@ -70,26 +76,38 @@ def _sorted_entries(pack_path: str, entries: Sequence[PackEntry]) -> list[PackEn
     return ordered
 
 
-def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> tuple[int, str]:
-    """Append the data of the entry's artifact to ``out`` in chunks; return its size and
-    xxh3_128 hex, refusing an artifact whose data does not match its recorded checksum."""
+def _open_source(entry: PackEntry) -> io.BufferedReader:
+    try:
+        return open(entry.source, "rb")
+    except OSError as err:
+        raise _unreadable(entry, err) from err
+
+
+def _unreadable(entry: PackEntry, err: OSError) -> PackError:
+    return PackError(f"cannot read source: {err.strerror}", entry.source, entry.asset_id)
+
+
+def _damaged(entry: PackEntry) -> PackError:
+    return PackError(
+        "artifact damaged (its data does not match its checksum); "
+        f"rebuild it: doit forget asset:{entry.asset_id}",
+        entry.source,
+        entry.asset_id,
+    )
+
+
+def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> IndexEntry:
+    """Append the data of the entry's artifact to ``out`` in chunks, refusing an artifact whose
+    data does not match its recorded checksum; the entry's place has offset 0."""
     hasher = xxhash.xxh3_128()
     size = 0
-    try:
-        source = open(entry.source, "rb")  # noqa: SIM115 - closed below; open errors differ
-    except OSError as err:
-        raise PackError(
-            f"cannot read source: {err.strerror}", entry.source, entry.asset_id
-        ) from err
-    with source:
+    with _open_source(entry) as source:
         recorded = source.read(ARTIFACT_HEADER_SIZE)
         while True:
             try:
                 count = source.readinto(buffer)
             except OSError as err:
-                raise PackError(
-                    f"cannot read source: {err.strerror}", entry.source, entry.asset_id
-                ) from err
+                raise _unreadable(entry, err) from err
             if not count:
                 break
             chunk = buffer[:count]
@@ -97,40 +115,65 @@ def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> tuple[i
             out.write(chunk)
             size += count
     if hasher.digest() != recorded:
-        raise PackError(
-            "artifact damaged (its data does not match its checksum); "
-            f"rebuild it: doit forget asset:{entry.asset_id}",
-            entry.source,
-            entry.asset_id,
-        )
-    return size, hasher.hexdigest()
+        raise _damaged(entry)
+    digest = hasher.hexdigest()
+    return IndexEntry(
+        entry.asset_id, entry.asset_name, entry.kind, 0, size, digest, CODEC_NONE, size
+    )
+
+
+def _compress_source(entry: PackEntry, out: BinaryIO, compressor: Any) -> IndexEntry:
+    """Append the entry's data compressed to ``out``, or as it is when compressing does not
+    shrink it, refusing a damaged artifact; the entry's place has offset 0."""
+    with _open_source(entry) as source:
+        try:
+            recorded, data = source.read(ARTIFACT_HEADER_SIZE), source.read()
+        except OSError as err:
+            raise _unreadable(entry, err) from err
+    if xxhash.xxh3_128_digest(data) != recorded:
+        raise _damaged(entry)
+    packed: bytes = compressor.compress(data)
+    stored, codec = (packed, CODEC_ZSTD) if len(packed) < len(data) else (data, CODEC_NONE)
+    out.write(stored)
+    digest = xxhash.xxh3_128_hexdigest(stored)
+    return IndexEntry(
+        entry.asset_id, entry.asset_name, entry.kind, 0, len(stored), digest, codec, len(data)
+    )
+
+
+def _format_of(codec: ZstdCodec | None) -> int:
+    return FORMAT_VERSION if codec is None else FORMAT_COMPRESSED
 
 
 def _write_pack_file(
-    out: BinaryIO, pack_path: str, ordered: Sequence[PackEntry]
+    out: BinaryIO, pack_path: str, ordered: Sequence[PackEntry], codec: ZstdCodec | None
 ) -> list[IndexEntry]:
     """Stream blobs, then the index, then patch the header (``out`` is a temp file)."""
     placed: list[IndexEntry] = []
     buffer = memoryview(bytearray(MIB))
+    compressor = None if codec is None else codec.compressor(pack_path)
+    version = _format_of(codec)
     out.write(bytes(HEADER_SIZE))  # placeholder: counts and the index checksum come last
     position = HEADER_SIZE
     for entry in ordered:
-        size, digest = _copy_source(entry, out, buffer)
-        placed.append(
-            IndexEntry(entry.asset_id, entry.asset_name, entry.kind, position, size, digest)
-        )
-        end = position + size
+        if compressor is None:
+            record = _copy_source(entry, out, buffer)
+        else:
+            record = _compress_source(entry, out, compressor)
+        placed.append(replace(record, offset=position))
+        end = position + record.size
         position = aligned(end)
         out.write(bytes(position - end))
     index_hasher = xxhash.xxh3_128()
     index_size = 0
     for record in placed:
-        raw = encode_index_record(record, pack_path)
+        raw = encode_index_record(record, pack_path, version)
         index_hasher.update(raw)
         out.write(raw)
         index_size += len(raw)
     out.seek(0)
-    out.write(encode_header(Header(len(placed), position, index_size, index_hasher.digest())))
+    header = Header(len(placed), position, index_size, index_hasher.digest(), version)
+    out.write(encode_header(header))
     return placed
 
 
@@ -168,12 +211,20 @@ def _staged_files(paths: Sequence[str]) -> Iterator[list[tuple[str, BinaryIO]]]:
 
 
 def write_pack(
-    pack_path: str, manifest_path: str, snapshot: str, entries: Sequence[PackEntry]
+    pack_path: str,
+    manifest_path: str,
+    snapshot: str,
+    entries: Sequence[PackEntry],
+    codec: ZstdCodec | None = None,
 ) -> None:
     """Write the pack and its manifest from entries whose bytes live in files.
 
+    Without ``codec`` the pack is format 1; with it, format 2: each entry compressed with
+    ``codec``, or stored as it is when that would not shrink it.
+
     Entries may come in any order; they are sorted by ``asset_id``. Blobs are streamed in
-    fixed-size chunks, so memory does not grow with the pack. Both files are written in full to
+    fixed-size chunks, so memory does not grow with the pack (compressed, it holds one entry at
+    a time). Both files are written in full to
     temp files first; any failure while writing (an unreadable source, a full disk, a kill)
     leaves both previous files untouched. Then the pair is committed under the folder's commit
     lock as one recoverable step (``commit_files``; docs/pack-format.md §3): a kill at any
@@ -189,8 +240,9 @@ def write_pack(
         recover_outputs(pack_path, manifest_path)
         with _staged_files([pack_path, manifest_path]) as staged:
             (pack_temp, pack_out), (manifest_temp, manifest_out) = staged
-            placed = _write_pack_file(pack_out, pack_path, ordered)
-            for chunk in manifest_chunks(os.path.basename(pack_path), snapshot, placed):
+            placed = _write_pack_file(pack_out, pack_path, ordered, codec)
+            version = _format_of(codec)
+            for chunk in manifest_chunks(os.path.basename(pack_path), snapshot, placed, version):
                 manifest_out.write(chunk)
         commit_files(pack_path, [(pack_path, pack_temp), (manifest_path, manifest_temp)])
     except OSError as err:
