@@ -63,3 +63,29 @@ def test_scan_and_plan_values_are_read_only_and_pickle(workspace: Path) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         task.output_key = "0" * 32  # type: ignore[misc]
     assert pickle.loads(pickle.dumps(task)) == task  # what a ``doit -n N`` job carries
+
+
+def test_a_kind_no_asset_uses_costs_nothing_to_scan(workspace: Path) -> None:
+    """A kind's fingerprint may import its library (audio: soundfile and numpy, for
+    libsndfile's version); a scan asks only for the kinds its declarations name."""
+    import subprocess
+    import sys
+
+    text_asset(workspace, "assets/t", "t")
+    code = "from packer.cli import main; main(['status']); import sys; print(sorted(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=workspace, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "'soundfile'" not in done.stdout
+    assert "'numpy'" not in done.stdout
+    write_asset(
+        workspace,
+        "assets/s",
+        {"asset_name": "s", "kind": "audio", "inputs": ["s.wav"]},
+        {"s.wav": b"RIFF"},
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=workspace, capture_output=True, text=True, timeout=60
+    )
+    assert "'soundfile'" in done.stdout  # the audio asset's key needs libsndfile's version

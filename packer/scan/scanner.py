@@ -17,7 +17,7 @@ packer.statcache, packer.fsutil, packer.errors, and the scan's own modules.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from packer.errors import DeclError, PackerError, UnknownKindError
 from packer.fsutil import read_regular
@@ -34,6 +34,28 @@ from packer.statcache import FileStat, StatCache
 from packer.workspace import ASSET_FILE, DECL_CACHE, Workspace, asset_file
 
 
+class _Fingerprints(Mapping[str, str]):
+    """Each kind's fingerprint, by kind name, computed the first time a declaration asks: a
+    fingerprint may import a kind's library to read its version (audio loads soundfile and
+    numpy for libsndfile's), which a workspace without that kind must not pay for."""
+
+    def __init__(self, kinds: Mapping[str, Kind]) -> None:
+        self._kinds = kinds
+        self._known: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        found = self._known.get(name)
+        if found is None:
+            found = self._known[name] = kind_fingerprint(self._kinds[name])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+
 class _Scanner:
     """One walk: collects declarations, problems and input stats."""
 
@@ -41,7 +63,7 @@ class _Scanner:
         self, ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None, real_base: str
     ) -> None:
         self.kinds = kinds
-        self.fingerprints = {name: kind_fingerprint(kind) for name, kind in kinds.items()}
+        self.fingerprints = _Fingerprints(kinds)
         self.base = os.path.join(ws.root, "")
         self.stat_cache = cache
         self.decl_cache = DeclCache(ws.state_path(DECL_CACHE)) if cache else None
