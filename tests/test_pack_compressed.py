@@ -21,7 +21,7 @@ import zstandard
 from conftest import pack_bytes, run_doit, run_packer, text_asset, write_asset
 
 from packer.errors import PackError
-from packer.pack import FORMAT_COMPRESSED, FORMAT_VERSION, PackReader, verify_pack
+from packer.pack import FORMAT_COMPRESSED, FORMAT_VERSION, IndexEntry, PackReader, verify_pack
 from packer.pack.format import Header, encode_header, encode_index_record
 from packer.pack.reader import PackFile
 
@@ -123,12 +123,15 @@ def test_the_level_decides_the_bytes_and_rebuilds_the_pack(built: Path) -> None:
     assert entries_by_name(built / "build/game.pack") == plain
 
 
-def _zstd_entry(pack: Path) -> tuple[str, int]:
-    """The asset_id and offset of the story's compressed entry."""
+def _built_compressed(built: Path) -> tuple[Path, IndexEntry]:
+    """Build ``built`` with compression on: its pack and the story's compressed entry."""
+    set_compression(built, 'compression = "zstd"')
+    assert run_doit(built).code == 0
+    pack = built / "build/game.pack"
     with PackReader(str(pack)) as reader:
         entry = next(entry for entry in reader.entries if entry.asset_name == "story")
     assert entry.codec == "zstd"
-    return entry.asset_id, entry.offset
+    return pack, entry
 
 
 def _flip(pack: Path, offset: int) -> None:
@@ -140,11 +143,9 @@ def _flip(pack: Path, offset: int) -> None:
 def test_a_damaged_compressed_entry_is_named_by_verify_and_refused_by_the_reader(
     built: Path,
 ) -> None:
-    set_compression(built, 'compression = "zstd"')
-    assert run_doit(built).code == 0
-    pack = built / "build/game.pack"
-    asset_id, offset = _zstd_entry(pack)
-    _flip(pack, offset + 20)
+    pack, entry = _built_compressed(built)
+    asset_id = entry.asset_id
+    _flip(pack, entry.offset + 20)
     with pytest.raises(PackError, match="checksum mismatch") as caught:
         verify_pack(str(pack))
     assert caught.value.entry == asset_id
@@ -181,13 +182,9 @@ def _reseal(pack: Path, asset_id: str, damage: bytes, raw_size: int | None = Non
 
 @pytest.mark.parametrize("fault", ["frame-content", "frame-size", "index-raw-size"])
 def test_a_resealed_compressed_entry_is_caught_when_decoded(built: Path, fault: str) -> None:
-    set_compression(built, 'compression = "zstd"')
-    assert run_doit(built).code == 0
-    pack = built / "build/game.pack"
-    asset_id, offset = _zstd_entry(pack)
-    with PackReader(str(pack)) as reader:
-        entry = reader.entries[reader.asset_ids.index(asset_id)]
-    stored = pack.read_bytes()[offset : offset + entry.size]
+    pack, entry = _built_compressed(built)
+    asset_id = entry.asset_id
+    stored = pack.read_bytes()[entry.offset : entry.offset + entry.size]
     if fault == "frame-content":  # a literal byte inside the frame: its content checksum fails
         _reseal(pack, asset_id, stored[:-8] + bytes([stored[-8] ^ 1]) + stored[-7:])
     elif fault == "frame-size":  # the frame's declared size no longer matches the index
@@ -206,12 +203,8 @@ def test_a_resealed_compressed_entry_is_caught_when_decoded(built: Path, fault: 
 
 
 def test_bytes_after_the_frame_are_refused_by_verify(built: Path) -> None:
-    set_compression(built, 'compression = "zstd"')
-    assert run_doit(built).code == 0
-    pack = built / "build/game.pack"
-    asset_id, _ = _zstd_entry(pack)
-    with PackReader(str(pack)) as reader:
-        entry = reader.entries[reader.asset_ids.index(asset_id)]
+    pack, entry = _built_compressed(built)
+    asset_id = entry.asset_id
     frame = zstandard.ZstdCompressor(level=3).compress(reader_bytes(pack, asset_id))
     filler = entry.size - len(frame)
     assert filler > 0
