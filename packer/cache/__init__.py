@@ -1,0 +1,1 @@
+"""The shared cache: built outputs kept under their output keys in a remote store (SPEC §7)."""
