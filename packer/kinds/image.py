@@ -84,12 +84,14 @@ class ImageKind:
         if len(ctx.inputs) != 1:
             raise KindError(f"image takes exactly one input, got {len(ctx.inputs)}")
         input_name, data = ctx.input_names[0], ctx.inputs[0]
-        width, height, pixels = _decode(data, input_name, params.format)
+        width, height, pixels = decode(data, input_name, params.format)
         header = HEADER.pack(MAGIC, HEADER_VERSION, FORMAT_CODES[params.format], width, height)
         return header + pixels
 
 
-def _decode(data: bytes, input_name: str, fmt: PixelFormat) -> tuple[int, int, bytes]:
+def decode(data: bytes, input_name: str, fmt: PixelFormat) -> tuple[int, int, bytes]:
+    """An image's first frame as ``fmt`` pixels: width, height and the rows, top row first;
+    raises ``KindError`` naming ``input_name`` for data that is no image this kind reads."""
     from PIL import Image, UnidentifiedImageError
 
     try:
