@@ -162,7 +162,9 @@ class AssetDecl(BaseModel):
     asset_name: Name = Field(
         description="Unique name of the asset in the workspace; may change at any time."
     )
-    kind: NonEmpty = Field(description="The processor: raw, text, json, image, audio or a plug-in.")
+    kind: NonEmpty = Field(
+        description="The processor: raw, text, json, image, audio, atlas or a plug-in.",
+    )
     inputs: tuple[Name, ...] = Field(
         min_length=1, description="Input files, relative to the asset folder."
     )

@@ -30,7 +30,7 @@ WORKSPACES = Path(__file__).parent / "workspaces"
 ERROR_LINE = re.compile(
     r"^error: (?P<path>[^\s:]+)(?::(?P<line>\d+):(?P<col>\d+))?: (?P<message>\S.*)$"
 )
-KNOWN_KINDS = "audio, image, json, raw, text"
+KNOWN_KINDS = "atlas, audio, image, json, raw, text"
 UNKNOWN_FIELD = "unknown field (allowed: asset_name, kind, inputs, params, deps)"
 OWNED_ID = (
     "asset_id: asset_id is owned by registry.json and must not appear in asset.json "

@@ -144,7 +144,7 @@ def test_status_json_reports_every_category_in_its_documented_shape(
                 "col": None,
                 "field": "kind",
                 "message": "unknown kind 'imgae' (did you mean 'image'?); "
-                "known kinds: audio, image, json, raw, text",
+                "known kinds: atlas, audio, image, json, raw, text",
             }
         ],
     }

@@ -49,7 +49,7 @@ def kind_error(kind_name: str, inputs: Sequence[tuple[str, bytes]], **params: ob
 # --- the registry and the interface every kind shares -------------------------------------------
 
 
-BUILTIN_VERSIONS = {"audio": 2, "image": 2, "json": 1, "raw": 1, "text": 1}
+BUILTIN_VERSIONS = {"atlas": 1, "audio": 2, "image": 2, "json": 1, "raw": 1, "text": 1}
 """Each kind's documented version (docs/kinds.md): a bump rebuilds its assets everywhere."""
 
 
@@ -83,6 +83,7 @@ def _sample_inputs() -> dict[str, list[tuple[str, bytes]]]:
         "text": [("a.txt", "h\u00e9\r\nllo".encode())],
         "json": [("a.json", b'{"b": [1, 2.5], "a": {"y": true, "x": null}}')],
         "image": [("a.png", _png(_rgba_2x3()))],
+        "atlas": [("b.png", _png(_rgba_2x3())), ("a.png", _png(_rgba_2x3()))],
         "audio": [("a.wav", _wav(2, 2, 22050, bytes(range(12))))],
     }
 

@@ -29,8 +29,10 @@ ALLOWED: dict[str, set[str]] = {
     "packer.kinds.image": KINDS | {"packer.kinds.samples16"},
     "packer.kinds.oggpages": set(),
     "packer.kinds.audio": KINDS | {"packer.kinds.oggpages"},
+    "packer.kinds.skyline": set(),
+    "packer.kinds.atlas": KINDS | {"packer.kinds.image", "packer.kinds.skyline"},
     "packer.kinds.registry": KINDS
-    | {f"packer.kinds.{k}" for k in ("raw", "text", "json", "image", "audio")},
+    | {f"packer.kinds.{k}" for k in ("raw", "text", "json", "image", "audio", "atlas")},
     "packer.kinds": {"packer.kinds.base", "packer.kinds.registry"},
     "packer.workspace": {
         "packer.errors",

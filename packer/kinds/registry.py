@@ -19,13 +19,14 @@ ENTRY_POINT_GROUP = "packer.kinds"
 
 
 def builtin_kinds() -> dict[str, Kind]:
+    from packer.kinds.atlas import AtlasKind
     from packer.kinds.audio import AudioKind
     from packer.kinds.image import ImageKind
     from packer.kinds.json import JsonKind
     from packer.kinds.raw import RawKind
     from packer.kinds.text import TextKind
 
-    kinds: list[Kind] = [RawKind(), TextKind(), JsonKind(), ImageKind(), AudioKind()]
+    kinds: list[Kind] = [RawKind(), TextKind(), JsonKind(), ImageKind(), AudioKind(), AtlasKind()]
     return {kind.name: kind for kind in kinds}
 
 
