@@ -7,12 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from seaweed import S3Server, seaweed_server
 
 from packer import api
 from packer.cli import main as cli_main
@@ -144,6 +145,14 @@ def copy_built(template: Path, folder: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One real SeaweedFS S3 server for the whole session (it takes seconds to start); tests
+    keep apart by prefix. Its keys are values to pass on, never this process's environment."""
+    with seaweed_server(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server
+
+
 def registry_json(root: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((root / "registry.json").read_text(encoding="utf-8"))
     return data
@@ -164,6 +173,7 @@ def pack_bytes(root: Path, name: str = "game") -> tuple[bytes, bytes]:
 __all__: Sequence[str] = [
     "DoitRun",
     "Result",
+    "S3Server",
     "built_template",
     "copy_built",
     "ids_by_name",

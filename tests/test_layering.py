@@ -219,6 +219,11 @@ ALLOWED: dict[str, set[str]] = {
         "packer.workspace",
     },
     "packer.progress": {"packer.errors"},
+    # The shared cache: the remote store's interface, and its S3 backend (boto3, loaded only
+    # when a remote names s3://).
+    "packer.cache": set(),
+    "packer.cache.store": set(),
+    "packer.cache.s3": {"packer.cache.store"},
     # The two shells: thin layers over the API (``packer`` is ``packer.api`` re-exported).
     "packer.doit": {
         "packer",

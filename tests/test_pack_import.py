@@ -33,12 +33,14 @@ HEAVY = (
     "doit",
     "PIL",
     "zstandard",
+    "boto3",
+    "botocore",
     "packer.api",
     "packer.lane",
     "packer.model",
 )
 """Modules a pack reader must never load: the API's validation, the lane's lock, the engine;
-zstandard only on a compressed entry's first read."""
+zstandard only on a compressed entry's first read; the S3 client."""
 
 WRITER_SIDE = (
     "packer.artifact",
@@ -83,6 +85,13 @@ def test_import_loads_no_heavy_module() -> None:
     modules, _ = _modules_after("import packer.pack")
     assert _heavy(modules) == []
     assert [name for name in WRITER_SIDE if name in modules] == []
+
+
+def test_packer_and_its_cli_load_no_s3_client() -> None:
+    """boto3 is for a remote that names s3://; importing it costs about a third of a second."""
+    modules, _ = _modules_after("import packer\nimport packer.cli\nimport packer.doit")
+    assert [name for name in modules if name.split(".")[0] in ("boto3", "botocore")] == []
+    assert "packer.cache.s3" not in modules
 
 
 def test_reader_works_from_the_light_import(pack: Path) -> None:
