@@ -34,7 +34,7 @@ from packer.model import (
     WorkspaceSection,
     path_problem,
 )
-from packer.plan import MovedAsset, Status, drift_errors, reconcile, sync_registry
+from packer.plan import MovedAsset, Status, SyncChanges, drift_errors, reconcile, sync_registry
 from packer.registry import Registry, merge, parse, read_registry_text, render
 from packer.scan import ScanResult, scan
 from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
@@ -168,7 +168,7 @@ def _synced(
 def _commit_sync(lane: LaneSession, seen: _Reconciled) -> tuple[Registry, str, ScanResult]:
     """Write the sync of ``seen`` (whose registry is the one on disk in this hold) and pair
     the scan with the registry written."""
-    lane.write(sync_registry(seen.registry, seen.status))
+    lane.write(sync_registry(seen.registry, seen.status)[0])
     registry, registry_hash = lane.read()
     return registry, registry_hash, seen.scan
 
@@ -198,6 +198,8 @@ def status(ws: Workspace) -> Status:
 class SyncResult:
     status: Status
     """What differed before the sync (what the sync applied, or would apply with dry_run)."""
+    changes: SyncChanges
+    """What the sync applied (with dry_run: would apply; the ids drawn are not kept)."""
     written: bool
     """Whether registry.json was replaced."""
 
@@ -207,9 +209,9 @@ def sync(ws: Workspace, *, dry_run: bool = False) -> SyncResult:
     with Lane(ws).hold() as lane:
         registry, _ = lane.read()
         before = _reconcile(ws, registry, scan(ws, load_kinds()))
-        synced = sync_registry(registry, before)
+        synced, changes = sync_registry(registry, before)
         written = False if dry_run else lane.write(synced)
-        return SyncResult(before, written)
+        return SyncResult(before, changes, written)
 
 
 @dataclass(frozen=True)

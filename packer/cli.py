@@ -19,12 +19,20 @@ from typing import Any, NoReturn
 
 from packer import api
 from packer.errors import PackerError, shown
-from packer.plan import Status
+from packer.plan import MovedAsset, RenamedAsset, Status
 from packer.workspace import Workspace, open_workspace
 
 
 class UsageError(Exception):
     """A command line that does not make sense (exit 2)."""
+
+
+class _ArgumentError(UsageError):
+    """argparse refused the command line; ``parser`` is the (sub)parser whose usage applies."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.parser = parser
 
 
 def _out(line: str) -> None:
@@ -49,13 +57,32 @@ def _out_json(document: object) -> None:
 
 
 def _problem_json(err: PackerError) -> dict[str, Any]:
+    """The parts of one ``error:`` line; ``path`` is ``.`` when no file is involved."""
     return {
-        "path": err.path,
+        "path": err.path or ".",
         "line": err.line,
         "col": err.col,
         "field": err.field,
         "message": err.message,
     }
+
+
+def _failure_json(problems: Sequence[PackerError]) -> dict[str, Any]:
+    """What every ``--json`` prints when the command could not do its work (exit 1 or 2)."""
+    return {"ok": False, "errors": [_problem_json(p) for p in problems]}
+
+
+def _moved_json(m: MovedAsset) -> dict[str, Any]:
+    return {
+        "asset_id": m.asset_id,
+        "asset_name": m.asset_name,
+        "from": m.from_path,
+        "to": m.to_path,
+    }
+
+
+def _renamed_json(r: RenamedAsset) -> dict[str, Any]:
+    return {"asset_id": r.asset_id, "path": r.path, "from": r.old_name, "to": r.new_name}
 
 
 def _status_json(status: Status) -> dict[str, Any]:
@@ -65,19 +92,8 @@ def _status_json(status: Status) -> dict[str, Any]:
         "registered": status.registered,
         "new": [asdict(n) for n in status.new],
         "missing": [asdict(m) for m in status.missing],
-        "moved": [
-            {
-                "asset_id": m.asset_id,
-                "asset_name": m.asset_name,
-                "from": m.from_path,
-                "to": m.to_path,
-            }
-            for m in status.moved
-        ],
-        "renamed": [
-            {"asset_id": r.asset_id, "path": r.path, "from": r.old_name, "to": r.new_name}
-            for r in status.renamed
-        ],
+        "moved": [_moved_json(m) for m in status.moved],
+        "renamed": [_renamed_json(r) for r in status.renamed],
         "ambiguous": [
             {"asset_name": a.asset_name, "missing": list(a.missing), "new": list(a.new)}
             for a in status.ambiguous
@@ -104,10 +120,34 @@ def _status_lines(status: Status) -> list[str]:
     return lines
 
 
+def _sync_json(result: api.SyncResult, *, dry_run: bool) -> dict[str, Any]:
+    changes = result.changes
+    return {
+        "ok": not result.status.invalid,
+        "dry_run": dry_run,
+        "written": result.written,
+        "registered": [
+            {
+                "asset_id": None if dry_run else e.asset_id,
+                "asset_name": e.asset_name,
+                "path": e.path,
+            }
+            for e in changes.registered
+        ],
+        "moved": [_moved_json(m) for m in changes.moved],
+        "renamed": [_renamed_json(r) for r in changes.renamed],
+        "retired": [asdict(m) for m in changes.retired],
+        "invalid": [_problem_json(p) for p in result.status.invalid],
+    }
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     directory = args.dir or args.workspace or os.getcwd()
     ws = api.init(directory, args.name)
-    _out(f"initialised workspace {ws.name!r} in {directory}")
+    if args.json:
+        _out_json({"ok": True, "name": ws.name, "root": ws.root})
+    else:
+        _out(f"initialised workspace {ws.name!r} in {directory}")
     return 0
 
 
@@ -127,19 +167,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     result = api.sync(_workspace(args), dry_run=args.dry_run)
+    code = 1 if result.status.invalid else 0
+    if args.json:
+        _out_json(_sync_json(result, dry_run=args.dry_run))
+        return code
     for line in _status_lines(result.status):
         _out(("would: " if args.dry_run else "") + line)
     for problem in result.status.invalid:
         _err(f"error: {problem}")
     if result.status.in_sync:
         _out("registry already in sync")
-    return 1 if result.status.invalid else 0
+    return code
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     assets = api.ls(_workspace(args))
     if args.json:
-        _out_json({"assets": [asdict(a) for a in assets]})
+        _out_json({"ok": True, "assets": [asdict(a) for a in assets]})
     else:
         for a in assets:
             _out(f"{a.asset_id}  {a.asset_name}  {a.path}  {a.kind or '-'}")
@@ -148,12 +192,16 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
 def _cmd_mv(args: argparse.Namespace) -> int:
     moved = api.mv(_workspace(args), args.src, args.dst)
-    _out(f"moved {moved.asset_id or '(unregistered)'} {moved.from_path} -> {moved.to_path}")
+    if args.json:
+        _out_json({"ok": True, **_moved_json(moved)})
+    else:
+        _out(f"moved {moved.asset_id} {moved.from_path} -> {moved.to_path}")
     return 0
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    _out_json(api.schema())
+    # Plain, the schema itself (what an editor reads); with --json, in the common envelope.
+    _out_json({"ok": True, "schema": api.schema()} if args.json else api.schema())
     return 0
 
 
@@ -162,11 +210,23 @@ def _cmd_merge_registry(args: argparse.Namespace) -> int:
         if args.files:
             raise UsageError("--install takes no files")
         api.install_merge_driver(args.workspace or os.getcwd())
-        _out(f"installed git merge driver {api.MERGE_DRIVER!r}")
+        if args.json:
+            _out_json({"ok": True, "installed": api.MERGE_DRIVER})
+        else:
+            _out(f"installed git merge driver {api.MERGE_DRIVER!r}")
         return 0
     if len(args.files) != 3:
         raise UsageError("merge-registry takes BASE OURS THEIRS (git's %O %A %B)")
-    api.merge_registry(*args.files)
+    merged = api.merge_registry(*args.files)
+    if args.json:
+        _out_json(
+            {
+                "ok": True,
+                "merged": args.files[1],
+                "assets": len(merged.entries),
+                "retired": len(merged.retired),
+            }
+        )
     return 0
 
 
@@ -203,7 +263,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     # pack relative to the current folder.
     pack_path = args.pack or os.path.relpath(_workspace(args).pack_path)
     result = verify_pack(pack_path)
-    _out(f"ok: {pack_path}: {result.entry_count} entries")
+    if args.json:
+        _out_json({"ok": True, "pack": pack_path, "entries": result.entry_count})
+    else:
+        _out(f"ok: {pack_path}: {result.entry_count} entries")
     return 0
 
 
@@ -212,7 +275,7 @@ def _cmd_why(args: argparse.Namespace) -> int:
 
     answer = explain(_workspace(args), args.asset)
     if args.json:
-        _out_json(asdict(answer))
+        _out_json({"ok": True, **asdict(answer)})
         return 0
     task = f"asset:{answer.asset_id}" if answer.asset_id else "not registered"
     state = "up to date" if answer.up_to_date else "not up to date"
@@ -237,9 +300,13 @@ def _version() -> str:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        _err(f"error: {message}")
-        raise SystemExit(2)
+        raise _ArgumentError(message, self)
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (docs/cli.md)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,23 +320,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="create a workspace")
     p.add_argument("dir", nargs="?")
     p.add_argument("--name")
+    _json_flag(p)
     p.set_defaults(run=_cmd_init)
 
     p = sub.add_parser("status", help="compare workspace and registry")
-    p.add_argument("--json", action="store_true")
+    _json_flag(p)
     p.set_defaults(run=_cmd_status)
 
     p = sub.add_parser("sync", help="bring the registry in line with the workspace")
     p.add_argument("--dry-run", action="store_true")
+    _json_flag(p)
     p.set_defaults(run=_cmd_sync)
 
     p = sub.add_parser("ls", help="list registered assets by asset_id")
-    p.add_argument("--json", action="store_true")
+    _json_flag(p)
     p.set_defaults(run=_cmd_ls)
 
     p = sub.add_parser("mv", help="move an asset folder, keeping its identity")
     p.add_argument("src")
     p.add_argument("dst")
+    _json_flag(p)
     p.set_defaults(run=_cmd_mv)
 
     p = sub.add_parser(
@@ -300,19 +370,22 @@ def build_parser() -> argparse.ArgumentParser:
         "output, or never built. Exit 0 when answered, 1 for an asset packer does not know.",
     )
     p.add_argument("asset", metavar="ASSET", help="an asset_name, asset_id or asset folder")
-    p.add_argument("--json", action="store_true")
+    _json_flag(p)
     p.set_defaults(run=_cmd_why)
 
     p = sub.add_parser("verify", help="check a pack")
     p.add_argument("pack", nargs="?")
+    _json_flag(p)
     p.set_defaults(run=_cmd_verify)
 
     p = sub.add_parser("schema", help="print the JSON Schema of asset.json")
+    _json_flag(p)
     p.set_defaults(run=_cmd_schema)
 
     p = sub.add_parser("merge-registry", help="git merge driver for registry.json")
     p.add_argument("--install", action="store_true")
     p.add_argument("files", nargs="*", metavar="BASE OURS THEIRS")
+    _json_flag(p)
     p.set_defaults(run=_cmd_merge_registry)
     return parser
 
@@ -343,32 +416,47 @@ def _split_doit_args(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     own, doit_args = _split_doit_args(list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(own)
-    if doit_args:
-        args.doit_args = doit_args
+    # Known before parsing, so that a command line argparse refuses still answers in JSON.
+    as_json = "--json" in own
     try:
+        args = parser.parse_args(own)
+        if doit_args:
+            args.doit_args = doit_args
         code: int = args.run(args)
     except UsageError as err:
-        _err(f"error: {err}")
+        if isinstance(err, _ArgumentError):
+            err.parser.print_usage(sys.stderr)
+        _fail(PackerError(str(err)), f"error: {err}", as_json)
         return 2
     except PackerError as err:
-        _err(f"error: {err}")
+        _fail(err, f"error: {err}", as_json)
         return 1
     except OSError as err:
         # The machine refused (a full disk, a permission, a name too long): not a bug of
         # packer's, so one line naming the file, as for any other failure.
-        _err(f"error: {_os_error_line(err)}")
+        problem = _os_problem(err)
+        _fail(problem, f"error: {problem if problem.path else problem.message}", as_json)
         return 1
     return code
 
 
-def _os_error_line(err: OSError) -> str:
+def _fail(problem: PackerError, line: str, as_json: bool) -> None:
+    """Report what stopped the command: the ``error:`` line on stderr, and with ``--json`` the
+    failure object on stdout as well."""
+    _err(line)
+    if as_json:
+        _out_json(_failure_json([problem]))
+
+
+def _os_problem(err: OSError) -> PackerError:
+    """An OSError as a problem: its reason, and its file workspace-relative when it lies below
+    the current folder (else as the system named it); no path when it names no file."""
     reason = err.strerror or str(err)
     if err.filename is None:
-        return reason
+        return PackerError(reason)
     name = os.fsdecode(err.filename)
     rel = os.path.relpath(name) if os.path.isabs(name) else name
-    return f"{name if rel.startswith('..') else rel}: {reason}"
+    return PackerError(reason, name if rel.startswith("..") else rel)
 
 
 def entrypoint() -> NoReturn:

@@ -134,8 +134,44 @@ def reconcile(registry: Registry, scan: ScanResult) -> Status:
     )
 
 
-def sync_registry(registry: Registry, status: Status) -> Registry:
-    """The registry after registering new assets, applying moves and renames, retiring missing.
+@dataclass(frozen=True)
+class SyncChanges:
+    """What a sync applied to the registry, for the lines and JSON that report it."""
+
+    registered: tuple[RegistryEntry, ...]
+    """The new entries, with the ids drawn for them; sorted by path."""
+    moved: tuple[MovedAsset, ...]
+    renamed: tuple[RenamedAsset, ...]
+    retired: tuple[MissingAsset, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.registered or self.moved or self.renamed or self.retired)
+
+
+def change_lines(changes: SyncChanges, *, drawn: bool = True) -> list[str]:
+    """One line per identity change, as ``packer sync`` and a build's sync print them (the
+    caller escapes them, ``errors.shown``). ``drawn=False`` (a dry run): the ids a sync would
+    draw are not shown, since the real sync draws others."""
+    lines = [
+        f"registered {e.asset_id if drawn else '(new id)'}  {e.path}  ({e.asset_name})"
+        for e in changes.registered
+    ]
+    lines += [
+        f"moved      {m.asset_id}  {m.from_path} -> {m.to_path}  ({m.asset_name})"
+        for m in changes.moved
+    ]
+    lines += [
+        f"renamed    {r.asset_id}  {r.path}  {r.old_name!r} -> {r.new_name!r}"
+        for r in changes.renamed
+    ]
+    lines += [f"retired    {m.asset_id}  {m.path}  ({m.asset_name})" for m in changes.retired]
+    return lines
+
+
+def sync_registry(registry: Registry, status: Status) -> tuple[Registry, SyncChanges]:
+    """The registry after registering new assets, applying moves and renames, retiring missing,
+    and what that changed.
 
     Refuses (changing nothing) while any asset.json hides its identity or a move is ambiguous:
     retiring an id because its folder was moved *and* broken at once would lose the identity.
@@ -151,11 +187,14 @@ def sync_registry(registry: Registry, status: Status) -> Registry:
             amb.new[0],
         )
     taken = set(registry.taken_ids())
-    upsert: list[RegistryEntry] = []
+    registered: list[RegistryEntry] = []
     for new in status.new:
         asset_id = new_asset_id(taken)
         taken.add(asset_id)
-        upsert.append(RegistryEntry(asset_id=asset_id, asset_name=new.asset_name, path=new.path))
+        registered.append(
+            RegistryEntry(asset_id=asset_id, asset_name=new.asset_name, path=new.path)
+        )
+    upsert = list(registered)
     for move in status.moved:
         upsert.append(
             RegistryEntry(asset_id=move.asset_id, asset_name=move.asset_name, path=move.to_path)
@@ -164,7 +203,8 @@ def sync_registry(registry: Registry, status: Status) -> Registry:
         upsert.append(
             RegistryEntry(asset_id=rename.asset_id, asset_name=rename.new_name, path=rename.path)
         )
-    return registry.replace(upsert=upsert, retire=(m.asset_id for m in status.missing))
+    synced = registry.replace(upsert=upsert, retire=(m.asset_id for m in status.missing))
+    return synced, SyncChanges(tuple(registered), status.moved, status.renamed, status.missing)
 
 
 def drift_errors(status: Status) -> list[PackerError]:

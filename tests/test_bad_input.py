@@ -177,7 +177,14 @@ def test_ls_fails_on_registry_or_config_faults_and_otherwise_lists_the_registry(
     if CASES[case].ls_fails:
         assert result.code == 1
         assert lines == CASES[case].status
-        assert result.out == ""
+        # --json answers a command that could not run with the failure object, the same error.
+        failure = json.loads(result.out)
+        assert set(failure) == {"ok", "errors"} and failure["ok"] is False
+        [error] = failure["errors"]
+        at = "" if error["line"] is None else f":{error['line']}:{error['col']}"
+        where = error["path"] + at
+        field = "" if error["field"] is None else f"{error['field']}: "
+        assert result.err == f"error: {where}: {field}{error['message']}\n"
     else:
         # A faulty declaration hides no registered identity: ls still lists every entry.
         assert result.code == 0

@@ -543,6 +543,7 @@ def test_ls_lists_assets_sorted_by_asset_id(workspace: Path, cli: Cli) -> None:
     as_json = cli("-C", str(workspace), "ls", "--json")
     assert as_json.code == 0
     assert json.loads(as_json.out) == {
+        "ok": True,
         "assets": [
             {
                 "asset_id": "0b0000000000000b",
@@ -562,13 +563,13 @@ def test_ls_lists_assets_sorted_by_asset_id(workspace: Path, cli: Cli) -> None:
                 "path": "assets/a",
                 "kind": "text",
             },
-        ]
+        ],
     }
 
 
 def test_ls_of_an_empty_workspace_is_empty(workspace: Path, cli: Cli) -> None:
     assert cli("-C", str(workspace), "ls").out == ""
-    assert json.loads(cli("-C", str(workspace), "ls", "--json").out) == {"assets": []}
+    assert json.loads(cli("-C", str(workspace), "ls", "--json").out) == {"ok": True, "assets": []}
 
 
 # --- schema -------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ def test_never_built(cli: Cli, workspace: Path) -> None:
     text_asset(workspace, "assets/a", "a")
     answer = why(cli, workspace, "a")
     assert answer == {
+        "ok": True,
         "asset_id": None,
         "asset_name": "a",
         "path": "assets/a",
