@@ -45,6 +45,9 @@ class AssetJob:
     """Absolute path of each dep's artifact, in declared order."""
     cache_dir: str
     """The output cache's folder."""
+    fetched_key: str | None = None
+    """The completed output key whose entry this build fetched from the remote cache into the
+    output cache before doit ran (``packer.cache.remote``), if any."""
 
 
 @cache

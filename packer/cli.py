@@ -230,8 +230,10 @@ def _cmd_merge_registry(args: argparse.Namespace) -> int:
     return 0
 
 
-_BUILD_OWN_FLAGS = ("--frozen", "-h", "--help")
+_BUILD_OWN_FLAGS = ("--frozen", "--json", "-h", "--help")
 """The flags right after ``build`` that are packer's; everything after them is doit's."""
+_BUILD_OWN_OPTIONS = ("--shard",)
+"""packer's options right after ``build`` that take a value (``--shard K/N``, ``--shard=K/N``)."""
 
 _BUILD_DESCRIPTION = """\
 Run the workspace's doit tasks, as `doit` in the workspace does: sync the registry (unless
@@ -253,7 +255,23 @@ def _cmd_build(args: argparse.Namespace) -> int:
         return 0
 
     frozen = args.frozen or os.environ.get("PACKER_FROZEN", "") not in ("", "0")
-    return run_doit(_workspace(args), args.doit_args, frozen=frozen)
+    ws = _workspace(args)
+    shard = None
+    if args.shard is not None:
+        from packer.cache.settings import cache_settings
+        from packer.shards import parse_shard
+
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        settings = cache_settings(ws.config.cache)
+        if settings.remote is None or not settings.write:
+            raise UsageError(
+                "--shard uploads what it builds: it needs a remote cache with write on "
+                "([cache] remote and write = true, or PACKER_CACHE_REMOTE and PACKER_CACHE_WRITE=1)"
+            )
+    return run_doit(ws, args.doit_args, frozen=frozen, shard=shard, json_summary=args.json)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -347,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the workspace's doit tasks",
         description=_BUILD_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="packer build [-h] [--frozen] [DOIT ARGS ...]",
+        usage="packer build [-h] [--frozen] [--json] [--shard K/N] [DOIT ARGS ...]",
         add_help=False,
     )
     p.add_argument("-h", "--help", action="store_true", help="show this help and exit")
@@ -356,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never write registry.json: an unregistered, missing or moved asset is an error "
         "(CI mode; also PACKER_FROZEN=1)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="end stdout with one JSON line: ok, pack, processed, cache_local, cache_remote, "
+        "uploaded, up_to_date, failed",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="build only shard K of N of the assets (and their deps), upload them, write no pack "
+        "(needs a remote cache with write on; docs/cache.md)",
     )
     p.add_argument(
         "doit_args", nargs=argparse.REMAINDER, metavar="DOIT ARGS", help="passed to doit unchanged"
@@ -391,10 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _split_doit_args(argv: list[str]) -> tuple[list[str], list[str]]:
-    """``packer [-C DIR] build [--frozen] DOIT ARGS`` -> (packer's part, doit's part).
+    """``packer [-C DIR] build [--frozen] [--json] [--shard K/N] DOIT ARGS`` -> (packer's part,
+    doit's part).
 
     argparse's REMAINDER refuses a first argument that looks like an option (``-n 2``), so
-    everything after ``build`` and its own flag is cut off before parsing.
+    everything after ``build`` and its own options is cut off before parsing.
     """
     i = 0
     while i < len(argv):
@@ -407,8 +438,14 @@ def _split_doit_args(argv: list[str]) -> tuple[list[str], list[str]]:
             break
         else:
             end = i + 1
-            while end < len(argv) and argv[end] in _BUILD_OWN_FLAGS:
-                end += 1
+            while end < len(argv):
+                if argv[end] in _BUILD_OWN_OPTIONS:
+                    end += 2
+                elif argv[end] in _BUILD_OWN_FLAGS or argv[end].startswith("--shard="):
+                    end += 1
+                else:
+                    break
+            end = min(end, len(argv))
             return argv[:end], argv[end:]
     return argv, []
 

@@ -28,11 +28,12 @@ packer.gcpause, packer.workspace, packer.doitdb, packer.lane, packer.errors.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
@@ -47,12 +48,17 @@ from packer.errors import PackerError, shown
 from packer.gcpause import collector_paused
 from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
+from packer.model import CACHE_REMOTE_ENV
 from packer.pack import PackEntry, ZstdCodec, recover_outputs, write_pack
 from packer.plan import AssetTask, BuildPlan, plan_build
-from packer.progress import BuildReporter, asset_outcome
+from packer.progress import UP_TO_DATE, UPLOADED, BuildReporter, asset_outcome, summary_json
+from packer.shards import shard_tasks, with_deps
 from packer.shortcut import nothing_changed, record_build
 from packer.why import KEY_VALUE, PARTS_VALUE, key_parts, reasons
 from packer.workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from packer.cache.remote import RemoteCache
 
 FROZEN_ENV = "PACKER_FROZEN"
 
@@ -93,7 +99,7 @@ def _run_asset(job: AssetJob) -> TaskFailed | dict[str, Any]:
         ran = build_asset(job)
     except (PackerError, OSError) as err:
         return TaskFailed(str(_failure(err, job.root)))
-    return asset_outcome(built=ran)
+    return asset_outcome(built=ran, fetched=job.fetched_key is not None)
 
 
 def _run_pack(
@@ -206,6 +212,7 @@ class PackerTasks:
         out_dir: str | None = None,
         after: Sequence[str] = (),
         plan: BuildPlan | None = None,
+        fetched: Mapping[str, str] | None = None,
     ) -> None:
         self.workspace = workspace
         self.prefix = prefix
@@ -213,6 +220,8 @@ class PackerTasks:
         self._state_dir = state_dir
         self._out_dir = out_dir
         self._plan = plan
+        self._fetched = fetched or {}
+        """asset_id -> the output key ``packer build`` fetched from the remote cache for it."""
         self._ws: Workspace | None = None
 
         def create_doit_tasks() -> Iterator[Task]:
@@ -304,7 +313,7 @@ class PackerTasks:
         for t in plan.tasks:
             artifact = self._artifact(t.asset_id)
             deps = tuple(self._artifact(dep_id) for dep_id in t.dep_ids)
-            job = AssetJob(ws.root, t, artifact, deps, cache_dir)
+            job = AssetJob(ws.root, t, artifact, deps, cache_dir, self._fetched.get(t.asset_id))
             name = f"{self.prefix}asset:{t.asset_id}"
             names.append(name)
             entries.append(PackEntry(t.asset_id, t.asset_name, t.kind, artifact))
@@ -393,37 +402,98 @@ def _recover_outputs(ws: Workspace) -> None:
         recover_outputs(ws.pack_path, ws.manifest_path)
 
 
-def run_doit(ws: Workspace, argv: Sequence[str], *, frozen: bool) -> int:
+def _runs_tasks(argv: Sequence[str]) -> bool:
+    """Whether doit runs tasks with ``argv``: doit takes its first argument as a command when it
+    names one (``list``, ``clean``...), else it runs tasks."""
+    return not argv or argv[0] == "run" or argv[0] not in {c.get_name() for c in DoitMain.DOIT_CMDS}
+
+
+def _warn(line: str) -> None:
+    sys.stderr.write(shown(line) + "\n")
+
+
+def _remote_cache(ws: Workspace) -> RemoteCache | None:
+    """The build's remote cache; without one configured, ``packer.cache`` is never imported."""
+    if ws.config.cache.remote is None and not os.environ.get(CACHE_REMOTE_ENV):
+        return None
+    from packer.cache.remote import open_remote
+
+    return open_remote(ws.config.cache, _warn)
+
+
+def run_doit(
+    ws: Workspace,
+    argv: Sequence[str],
+    *,
+    frozen: bool,
+    shard: tuple[int, int] | None = None,
+    json_summary: bool = False,
+) -> int:
     """``packer build``: snapshot and plan first (errors exit 1), then doit with ``argv``.
 
     The whole build holds the workspace's build lock, taken before the snapshot. A plain
     ``packer build`` (no doit arguments) whose plan matches the last successful one skips doit
-    entirely. doit's exit codes map onto packer's: 0 stays 0 (as does the None that doit's
+    entirely. With a remote cache (docs/cache.md), the outputs the local cache lacks are
+    fetched before doit runs, and with ``write`` what this build's kinds made is uploaded
+    after. ``shard`` (K, N) runs only shard K's asset tasks (``packer.shards``; doit runs
+    their deps too) and no pack. ``json_summary`` ends stdout with the counts as one JSON
+    line. doit's exit codes map onto packer's: 0 stays 0 (as does the None that doit's
     ``clean``, ``forget`` and ``ignore`` return on success), a usage error (3) becomes 2, any
     failure 1.
     """
     started = time.monotonic()
+    argv = list(argv)
     with holding_build(ws):
         _recover_outputs(ws)
         with collector_paused():
             plan = plan_build(api.snapshot(ws, frozen=frozen), ws.config.pack)
-        if not argv and nothing_changed(ws, plan.pack_key):
+        if shard is None and not argv and nothing_changed(ws, plan.pack_key):
             sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
+            if json_summary:
+                _write_json({UP_TO_DATE: len(plan.tasks)}, ok=True, pack=ws.pack_path)
             return 0
+        wanted = plan.tasks
+        if shard is not None:
+            own = shard_tasks(plan.tasks, *shard)
+            wanted = tuple(with_deps(plan.tasks, own))
+            argv += [f"asset:{t.asset_id}" for t in own]
+        remote = _remote_cache(ws) if _runs_tasks(argv) else None
+        fetched = {} if remote is None else remote.prefetch(wanted, ws.output_cache_dir)
+        uploading = remote is not None and remote.write
         reporter = BuildReporter(
             sys.stdout,
             {f"asset:{t.asset_id}": t.asset_name for t in plan.tasks},
             started=started,
             live=sys.stdout.isatty(),
+            deferred=uploading,
         )
         namespace = {
             "DOIT_CONFIG": {**doit_config(ws), "reporter": reporter},
-            "packer": PackerTasks(ws.root, plan=plan, state_dir=ws.state_dir, out_dir=ws.out_dir),
+            "packer": PackerTasks(
+                ws.root, plan=plan, state_dir=ws.state_dir, out_dir=ws.out_dir, fetched=fetched
+            ),
         }
-        code = DoitMain(ModuleTaskLoader(namespace)).run(list(argv)) or 0
+        if shard is not None and not wanted:
+            code = 0  # an empty shard: doit without task names would build everything
+            reporter.complete_run()
+        else:
+            code = DoitMain(ModuleTaskLoader(namespace)).run(argv) or 0
         if code == 0 and not argv:
             record_build(ws, plan.pack_key)
-    return {0: 0, 3: 2}.get(code, 1)
+        if remote is not None and uploading:
+            built = set(reporter.built)
+            ran = [t for t in plan.tasks if f"asset:{t.asset_id}" in built]
+            reporter.counts[UPLOADED] = remote.upload(ws, ran)
+            reporter.write_summary()
+    code = {0: 0, 3: 2}.get(code, 1)
+    if json_summary:
+        pack = ws.pack_path if code == 0 and reporter.pack_done else None
+        _write_json(reporter.counts, ok=code == 0, pack=pack)
+    return code
+
+
+def _write_json(counts: Mapping[str, int], *, ok: bool, pack: str | None) -> None:
+    sys.stdout.write(json.dumps(summary_json(counts, ok=ok, pack=pack)) + "\n")
 
 
 __all__ = [

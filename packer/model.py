@@ -122,6 +122,13 @@ class WorkspaceSection(BaseModel):
         return value
 
 
+def _strict_bool(value: object) -> object:
+    # TOML has real booleans; a string "false" or a 0 is a mistake, not a boolean.
+    if type(value) is not bool:
+        raise PydanticCustomError("bool_type", "Input should be a boolean (true or false)")
+    return value
+
+
 ZSTD_LEVEL_DEFAULT = 9
 """zstd's level when ``[pack] level`` is not given (docs/pack-format.md §1a says why)."""
 
@@ -140,6 +147,37 @@ class PackSection(BaseModel):
     )
 
 
+CACHE_REMOTE_ENV = "PACKER_CACHE_REMOTE"
+"""Overrides ``[cache] remote`` (empty: no remote). Named here, beside the table, so that a build
+can tell it has no remote without importing ``packer.cache``, which resolves every override."""
+CACHE_SCHEMES = ("file://", "s3://")
+
+
+def _remote_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(CACHE_SCHEMES):
+        raise ValueError(
+            f"{value!r} is not a remote cache URL (s3://BUCKET/PREFIX or file:///PATH)"
+        )
+    return value
+
+
+class CacheSection(BaseModel):
+    """The ``[cache]`` table of packer.toml: the shared remote cache (docs/cache.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    remote: Annotated[str | None, AfterValidator(_remote_url)] = Field(
+        default=None,
+        description='"s3://BUCKET/PREFIX" or "file:///PATH"; absent: no remote cache.',
+    )
+    endpoint: NonEmpty | None = Field(
+        default=None, description="S3 endpoint URL; absent: the provider's own."
+    )
+    write: Annotated[bool, BeforeValidator(_strict_bool)] = Field(
+        default=False, description="Upload what this machine builds."
+    )
+
+
 class Config(BaseModel):
     """packer.toml."""
 
@@ -147,6 +185,7 @@ class Config(BaseModel):
 
     workspace: WorkspaceSection
     pack: PackSection = PackSection()
+    cache: CacheSection = CacheSection()
 
 
 class AssetDecl(BaseModel):

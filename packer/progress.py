@@ -8,8 +8,10 @@ being built, the rate), at most every ``REFRESH_S``, and ends with the summary, 
 ones, and the same summary.
 
 How an asset task ended comes from its action's return value, which doit keeps as the task's
-values (it travels back from ``doit -n N`` workers too): ``{"outcome": OUTCOME, "uploaded":
-bool}``, where OUTCOME is ``built`` (the kind ran), ``cache_local`` or ``cache_remote``. A task
+values (it travels back from ``doit -n N`` workers too): ``{"outcome": OUTCOME}``, where
+OUTCOME is ``built`` (the kind ran), ``cache_local`` or ``cache_remote`` (the local cache served
+an output that this build fetched from the remote, ``packer.cache.remote``). Uploads happen
+after doit, so the build counts them itself (``UPLOADED``) before the summary. A task
 that failed as packer's actions fail (``TaskFailed``: a bad input, a full disk) is one ``error:
 PATH: message`` line on stderr, as every other packer command reports; any other failure keeps
 doit's full report.
@@ -37,21 +39,26 @@ CACHE_LOCAL = "cache_local"
 CACHE_REMOTE = "cache_remote"
 UP_TO_DATE = "up_to_date"
 FAILED = "failed"
+UPLOADED = "uploaded"
 SUMMARY_ORDER = (
     (BUILT, "built"),
     (CACHE_LOCAL, "from cache"),
     (CACHE_REMOTE, "from remote cache"),
     (UP_TO_DATE, "up to date"),
     (FAILED, "failed"),
+    (UPLOADED, "uploaded"),
 )
 """The summary's counts, in order, with their words; a count of zero is left out."""
+PACK_TASK = "pack"
+"""The pack task's name in ``packer build``'s graph (no prefix there)."""
 REFRESH_S = 0.1
 """The live line is redrawn at most this often: a terminal is slow at 10,000 lines a second."""
 
 
-def asset_outcome(*, built: bool, uploaded: bool = False) -> dict[str, Any]:
-    """What an asset task's action returns on success (doit keeps it as the task's values)."""
-    return {OUTCOME: BUILT if built else CACHE_LOCAL, "uploaded": uploaded}
+def asset_outcome(*, built: bool, fetched: bool = False) -> dict[str, Any]:
+    """What an asset task's action returns on success (doit keeps it as the task's values);
+    ``fetched``: the local cache's entry came from the remote in this build."""
+    return {OUTCOME: BUILT if built else CACHE_REMOTE if fetched else CACHE_LOCAL}
 
 
 def summary(counts: Mapping[str, int], seconds: float) -> str:
@@ -60,11 +67,26 @@ def summary(counts: Mapping[str, int], seconds: float) -> str:
     return f"{', '.join(parts) or 'nothing to build'} in {seconds:.1f} s"
 
 
+def summary_json(counts: Mapping[str, int], *, ok: bool, pack: str | None) -> dict[str, Any]:
+    """``packer build --json``'s object (SPEC §7, docs/cli.md): ``processed`` is kinds run."""
+    return {
+        "ok": ok,
+        "pack": pack,
+        "processed": counts.get(BUILT, 0),
+        CACHE_LOCAL: counts.get(CACHE_LOCAL, 0),
+        CACHE_REMOTE: counts.get(CACHE_REMOTE, 0),
+        UPLOADED: counts.get(UPLOADED, 0),
+        UP_TO_DATE: counts.get(UP_TO_DATE, 0),
+        FAILED: counts.get(FAILED, 0),
+    }
+
+
 class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no types
     """doit reporter of ``packer build``. ``asset_names`` maps each asset task's name to its
     asset_name (other tasks, the pack, count in done/total but not in the summary); ``started``
     is the build's start on ``time.monotonic``'s clock; ``live`` draws the status line (a
-    terminal) instead of printing what ran."""
+    terminal) instead of printing what ran; ``deferred`` leaves the summary to the caller
+    (``write_summary``), which has work after doit (uploads) to count in it."""
 
     desc = "packer build's progress: a live count on a terminal, else what ran; one summary"
 
@@ -75,12 +97,18 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
         *,
         started: float,
         live: bool,
+        deferred: bool = False,
     ) -> None:
         super().__init__(outstream, {})
         self.asset_names = asset_names
         self.started = started
         self.live = live
+        self.deferred = deferred
         self.counts: Counter[str] = Counter()
+        self.built: list[str] = []
+        """Names of the asset tasks whose kind ran (what a remote may be sent)."""
+        self.pack_done = False
+        """The pack task succeeded or was up to date."""
         self.total = 0
         self.done = 0
         self.current = ""
@@ -100,12 +128,17 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
 
     def add_success(self, task: Any) -> None:
         if task.name in self.asset_names:
-            self.counts[task.values.get(OUTCOME, BUILT)] += 1
+            outcome = task.values.get(OUTCOME, BUILT)
+            self.counts[outcome] += 1
+            if outcome == BUILT:
+                self.built.append(task.name)
+        self.pack_done = self.pack_done or task.name == PACK_TASK
         self._finished()
 
     def skip_uptodate(self, task: Any) -> None:
         if task.name in self.asset_names:
             self.counts[UP_TO_DATE] += 1
+        self.pack_done = self.pack_done or task.name == PACK_TASK
         self._finished()
 
     def skip_ignore(self, task: Any) -> None:
@@ -124,6 +157,10 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
     def complete_run(self) -> None:
         self._clear()
         super().complete_run()
+        if not self.deferred:
+            self.write_summary()
+
+    def write_summary(self) -> None:
         self.write(summary(self.counts, time.monotonic() - self.started) + "\n")
 
     def _finished(self) -> None:
@@ -150,4 +187,4 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
             self._line_shown = False
 
 
-__all__ = ["BuildReporter", "asset_outcome", "summary"]
+__all__ = ["BuildReporter", "asset_outcome", "summary", "summary_json"]

@@ -27,8 +27,11 @@ def test_build_help_describes_packers_options_then_doits(
     result = run_packer("build", flag, cwd=cwd)
     assert result.code == 0, result.err
     assert result.err == ""
-    assert result.out.startswith("usage: packer build [-h] [--frozen] [DOIT ARGS ...]\n")
+    assert result.out.startswith(
+        "usage: packer build [-h] [--frozen] [--json] [--shard K/N] [DOIT ARGS ...]\n"
+    )
     assert "--frozen" in result.out and "PACKER_FROZEN=1" in result.out
+    assert "--json" in result.out and "--shard K/N" in result.out
     assert "passed to doit unchanged" in result.out
     # Not doit's help, whose commands and program name do not exist under packer.
     assert "__main__.py" not in result.out and "CmdOption" not in result.out

@@ -219,15 +219,37 @@ ALLOWED: dict[str, set[str]] = {
         "packer.workspace",
     },
     "packer.progress": {"packer.errors"},
-    # The shared cache: the remote store's interface, and its S3 backend (boto3, loaded only
-    # when a remote names s3://).
+    # The shared cache: the store interface, its backends, the entries, one build's use of it.
     "packer.cache": set(),
     "packer.cache.store": set(),
+    # boto3, loaded only when a remote names s3://.
     "packer.cache.s3": {"packer.cache.store"},
+    "packer.cache.entry": set(),
+    "packer.cache.filestore": {"packer.cache.store", "packer.fsutil"},
+    "packer.cache.settings": {
+        "packer.cache.filestore",
+        "packer.cache.store",
+        "packer.errors",
+        "packer.model",
+    },
+    "packer.cache.remote": {
+        "packer.artifact",
+        "packer.cache.entry",
+        "packer.cache.settings",
+        "packer.cache.store",
+        "packer.keys",
+        "packer.model",
+        "packer.plan",
+        "packer.workspace",
+    },
+    "packer.shards": {"packer.plan"},
     # The two shells: thin layers over the API (``packer`` is ``packer.api`` re-exported).
     "packer.doit": {
         "packer",
         "packer.build",
+        "packer.cache.remote",
+        "packer.model",
+        "packer.shards",
         "packer.doitdb",
         "packer.errors",
         "packer.gcpause",
@@ -242,6 +264,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "packer.cli": {
         "packer",
+        "packer.cache.settings",
+        "packer.shards",
         "packer.doit",
         "packer.why",
         "packer.errors",

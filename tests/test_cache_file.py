@@ -1,0 +1,308 @@
+"""The shared cache on its ``file://`` backend: real folders, real ``packer build`` processes.
+
+A "fresh clone" is a copy of a workspace without ``build/`` and ``.packer/``: what a new CI runner
+checks out. Every build here is checked against the pack and manifest of a one-machine build
+with no remote at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import pack_bytes, run_packer, text_asset
+
+TEXTS = 12
+DEPENDENT = ("chain/one", "chain/two", "chain/three")
+ASSETS = TEXTS + len(DEPENDENT)
+SECRET = {"PACKER_CACHE_KEY": "main-branch-secret"}
+
+
+def populate(root: Path) -> None:
+    for i in range(TEXTS):
+        text_asset(root, f"assets/t{i}", f"text/t{i}", f"line {i}\n")
+    # Deps fold their outputs into the dependents' keys: the remote is looked up in waves.
+    text_asset(root, "assets/chain/one", "chain/one", "one\n", deps=["text/t0"])
+    text_asset(root, "assets/chain/two", "chain/two", "two\n", deps=["chain/one", "text/t3"])
+    text_asset(root, "assets/chain/three", "chain/three", "three\n", deps=["chain/two"])
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[bytes, bytes]]:
+    """A synced workspace (its registry as committed) and its one-machine pack and manifest."""
+    root = tmp_path_factory.mktemp("template") / "game"
+    assert run_packer("init", str(root), "--name", "game").code == 0
+    populate(root)
+    assert run_packer("sync", cwd=root).code == 0
+    built = tmp_path_factory.mktemp("reference") / "game"
+    shutil.copytree(root, built)
+    done = run_packer("build", cwd=built)
+    assert done.code == 0, done.err
+    return root, pack_bytes(built)
+
+
+def fresh_clone(template: Path, folder: Path) -> Path:
+    root = folder / "game"
+    shutil.copytree(template, root, ignore=shutil.ignore_patterns("build", ".packer"))
+    return root
+
+
+def remote_env(remote: Path, *, write: bool) -> dict[str, str]:
+    return {"PACKER_CACHE_REMOTE": remote.as_uri(), "PACKER_CACHE_WRITE": "1" if write else "0"}
+
+
+def build_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``packer build --json ARGS``: its last stdout line, checked to be the whole summary."""
+    done = run_packer("build", "--json", *args, cwd=root, env=env)
+    assert done.code == 0, done.err
+    summary: dict[str, Any] = json.loads(done.out.splitlines()[-1])
+    assert set(summary) >= {
+        "ok",
+        "pack",
+        "processed",
+        "cache_local",
+        "cache_remote",
+        "uploaded",
+        "up_to_date",
+        "failed",
+    }
+    summary["stderr"] = done.err
+    return summary
+
+
+def warnings(summary: dict[str, Any]) -> list[str]:
+    return [line for line in summary["stderr"].splitlines() if line.startswith("warning:")]
+
+
+def objects(remote: Path) -> dict[str, tuple[bytes, int]]:
+    """Every object of a file:// remote: name -> (bytes, inode)."""
+    found = {}
+    for path in remote.rglob("*"):
+        if path.is_file():
+            found[path.relative_to(remote).as_posix()] = (path.read_bytes(), path.stat().st_ino)
+    return found
+
+
+def warm_remote(
+    template: Path, tmp_path: Path, env: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """A remote filled by one clone's clean build (with write on); returns it and that clone."""
+    remote = tmp_path / "remote"
+    remote.mkdir(parents=True)
+    writer = fresh_clone(template, tmp_path / "writer")
+    summary = build_json(writer, env={**remote_env(remote, write=True), **(env or {})})
+    assert summary["processed"] == ASSETS and summary["uploaded"] == ASSETS
+    assert len(objects(remote)) == ASSETS
+    return remote, writer
+
+
+def test_a_warm_remote_serves_a_fresh_clone_without_running_a_kind(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    remote, _ = warm_remote(source, tmp_path)
+    clone = fresh_clone(source, tmp_path / "clone")
+    summary = build_json(clone, env=remote_env(remote, write=False))
+    assert summary["ok"] is True and summary["pack"] is not None
+    assert summary["processed"] == 0
+    assert summary["cache_remote"] == ASSETS
+    assert summary["uploaded"] == 0
+    assert warnings(summary) == []
+    assert pack_bytes(clone) == reference
+    # The human summary counts them too.
+    again = fresh_clone(source, tmp_path / "again")
+    done = run_packer("build", cwd=again, env=remote_env(remote, write=False))
+    assert f"from remote cache {ASSETS}" in done.out.splitlines()[-1]
+    # doit's worker processes find what the build fetched before it started them.
+    parallel = fresh_clone(source, tmp_path / "parallel")
+    summary = build_json(parallel, "-n", "2", env=remote_env(remote, write=False))
+    assert summary["processed"] == 0 and summary["cache_remote"] == ASSETS
+    assert pack_bytes(parallel) == reference
+
+
+def test_cache_table_in_packer_toml_reads_and_writes(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    remote = tmp_path / "remote"
+    remote.mkdir()
+
+    def configured(folder: str, write: bool) -> Path:
+        root = fresh_clone(source, tmp_path / folder)
+        with (root / "packer.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f'\n[cache]\nremote = "{remote.as_uri()}"\nwrite = {str(write).lower()}\n')
+        return root
+
+    writer = configured("writer", True)
+    first = build_json(writer)
+    assert first["processed"] == ASSETS and first["uploaded"] == ASSETS
+    reader = configured("reader", False)
+    second = build_json(reader)
+    assert second["processed"] == 0 and second["cache_remote"] == ASSETS
+    assert pack_bytes(writer) == pack_bytes(reader) == reference
+    # The environment wins over the table: an empty PACKER_CACHE_REMOTE means no remote.
+    local = configured("local", False)
+    alone = build_json(local, env={"PACKER_CACHE_REMOTE": ""})
+    assert alone["processed"] == ASSETS and alone["cache_remote"] == 0
+    assert pack_bytes(local) == reference
+
+
+def test_bad_settings_are_one_error_line(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, _ = template
+    clone = fresh_clone(source, tmp_path / "clone")
+    env = {"PACKER_CACHE_REMOTE": tmp_path.as_uri(), "PACKER_CACHE_WRITE": "yes"}
+    bad_write = run_packer("build", cwd=clone, env=env)
+    assert bad_write.code == 1
+    assert bad_write.err == "error: PACKER_CACHE_WRITE: must be 1 or 0, not 'yes'\n"
+    bad_url = run_packer("build", cwd=clone, env={"PACKER_CACHE_REMOTE": "http://x/y"})
+    assert bad_url.code == 1
+    assert bad_url.err.startswith("error: PACKER_CACHE_REMOTE: 'http://x/y' is not a remote")
+    with (clone / "packer.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[cache]\nremote = "ftp://nas/cache"\n')
+    in_toml = run_packer("build", cwd=clone)
+    assert in_toml.code == 1
+    assert in_toml.err.startswith("error: packer.toml: cache.remote: ")
+    assert not (clone / "build").exists()
+
+
+def _entry_of(writer: Path, asset_name: str, remote: Path) -> Path:
+    """The remote object holding an asset's output: the writer's output cache entry shares
+    its artifact's inode, and is named by the same key."""
+    ids = {
+        e["asset_name"]: e["asset_id"]
+        for e in json.loads((writer / "registry.json").read_text())["assets"]
+    }
+    inode = (writer / "build" / "assets" / f"{ids[asset_name]}.bin").stat().st_ino
+    for entry in (writer / ".packer" / "cache").rglob("*"):
+        if entry.is_file() and entry.stat().st_ino == inode:
+            return remote / entry.parent.name / entry.name
+    raise AssertionError(f"no cache entry for {asset_name}")
+
+
+def test_corrupt_and_truncated_entries_are_never_used(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    remote, writer = warm_remote(source, tmp_path, SECRET)
+    corrupt = _entry_of(writer, "text/t5", remote)
+    data = bytearray(corrupt.read_bytes())
+    data[-1] ^= 0x01
+    corrupt.write_bytes(bytes(data))
+    truncated = _entry_of(writer, "text/t7", remote)
+    truncated.write_bytes(truncated.read_bytes()[:-1])
+    fifo = _entry_of(writer, "text/t9", remote)
+    fifo.unlink()
+    os.mkfifo(fifo)  # read as no entry at all, and never waited on
+    clone = fresh_clone(source, tmp_path / "clone")
+    summary = build_json(clone, env={**remote_env(remote, write=False), **SECRET})
+    assert summary["processed"] == 3
+    assert summary["cache_remote"] == ASSETS - 3
+    (line,) = warnings(summary)
+    assert "2 entries failed verification" in line
+    assert pack_bytes(clone) == reference
+
+
+def test_unsigned_or_foreign_entries_are_never_used_with_a_key(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    unsigned, _ = warm_remote(source, tmp_path / "unsigned")
+    clone = fresh_clone(source, tmp_path / "clone")
+    summary = build_json(clone, env={**remote_env(unsigned, write=False), **SECRET})
+    assert summary["processed"] == ASSETS and summary["cache_remote"] == 0
+    assert len(warnings(summary)) == 1
+    assert pack_bytes(clone) == reference
+    # Entries signed with another secret (a pull request's own) fail like unsigned ones.
+    foreign, _ = warm_remote(source, tmp_path / "foreign", {"PACKER_CACHE_KEY": "pull-request"})
+    other = fresh_clone(source, tmp_path / "other")
+    signed_elsewhere = build_json(other, env={**remote_env(foreign, write=False), **SECRET})
+    assert signed_elsewhere["processed"] == ASSETS
+    assert len(warnings(signed_elsewhere)) == 1
+    assert pack_bytes(other) == reference
+
+
+def test_an_existing_entry_is_never_replaced(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    remote, _ = warm_remote(source, tmp_path)
+    before = objects(remote)
+    # A second writer whose entries differ (signed) and who cannot use the unsigned ones, so
+    # its kinds run and it uploads under the very same names.
+    second = fresh_clone(source, tmp_path / "second")
+    summary = build_json(second, env={**remote_env(remote, write=True), **SECRET})
+    assert summary["processed"] == ASSETS
+    assert summary["uploaded"] == 0
+    assert objects(remote) == before
+    assert pack_bytes(second) == reference
+
+
+@pytest.mark.parametrize("kind", ["missing", "a file", "a FIFO"])
+def test_a_remote_that_is_down_costs_one_warning(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path, kind: str
+) -> None:
+    source, reference = template
+    remote = tmp_path / "remote"
+    if kind == "a file":
+        remote.write_bytes(b"not a folder")
+    elif kind == "a FIFO":
+        os.mkfifo(remote)
+    clone = fresh_clone(source, tmp_path / "clone")
+    summary = build_json(clone, env=remote_env(remote, write=True))
+    assert summary["processed"] == ASSETS
+    assert summary["uploaded"] == 0
+    (line,) = warnings(summary)
+    assert "remote cache unavailable" in line
+    assert pack_bytes(clone) == reference
+
+
+def test_three_shards_and_an_assembler_equal_one_machine(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    processed = 0
+    for k in (1, 2, 3):
+        shard = fresh_clone(source, tmp_path / f"shard{k}")
+        summary = build_json(shard, "--shard", f"{k}/3", env=remote_env(remote, write=True))
+        assert summary["pack"] is None
+        assert not (shard / "build" / "game.pack").exists()
+        processed += summary["processed"]
+    assert processed == ASSETS  # each asset's kind ran exactly once across the shards
+    assert len(objects(remote)) == ASSETS
+    assembler = fresh_clone(source, tmp_path / "assembler")
+    summary = build_json(assembler, env=remote_env(remote, write=False))
+    assert summary["processed"] == 0 and summary["cache_remote"] == ASSETS
+    assert pack_bytes(assembler) == reference
+
+
+@pytest.mark.parametrize("shard", ["0/3", "4/3", "x/y", "1/0", "3"])
+def test_a_bad_shard_is_a_usage_error(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path, shard: str
+) -> None:
+    source, _ = template
+    clone = fresh_clone(source, tmp_path / "clone")
+    done = run_packer("build", "--shard", shard, cwd=clone, env=remote_env(tmp_path, write=True))
+    assert done.code == 2
+    assert done.err.startswith("error: --shard ")
+    assert not (clone / "build").exists()
+
+
+def test_a_shard_needs_a_remote_it_can_write(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, _ = template
+    clone = fresh_clone(source, tmp_path / "clone")
+    done = run_packer("build", "--shard", "1/2", cwd=clone, env=remote_env(tmp_path, write=False))
+    assert done.code == 2
+    assert "needs a remote cache with write on" in done.err
+    no_remote = run_packer("build", "--shard", "1/2", cwd=clone)
+    assert no_remote.code == 2
+    assert not (clone / "build").exists()
