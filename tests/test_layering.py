@@ -228,6 +228,7 @@ ALLOWED: dict[str, set[str]] = {
     "packer.cache.filestore": {"packer.cache.store", "packer.fsutil"},
     "packer.cache.settings": {
         "packer.cache.filestore",
+        "packer.cache.s3",
         "packer.cache.store",
         "packer.errors",
         "packer.model",

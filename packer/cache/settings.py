@@ -13,7 +13,6 @@ Imports: stdlib, packer.model, packer.errors, packer.cache.store, packer.cache.f
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,15 +87,12 @@ def open_store(settings: CacheSettings) -> RemoteStore | None:
             f"{url!r}: an s3:// remote names a bucket (s3://BUCKET/PREFIX)", settings.source
         )
     try:
-        s3 = importlib.import_module("packer.cache.s3")
-    except ImportError:
+        from packer.cache.s3 import S3Store
+    except ImportError:  # boto3 is not installed
         raise ConfigError(
             "an s3:// remote needs the s3 extra: pip install 'packer[s3]'", settings.source
         ) from None
-    store: RemoteStore = s3.S3Store(
-        parts.netloc, parts.path.strip("/"), settings.endpoint, REMOTE_TIMEOUT_S
-    )
-    return store
+    return S3Store(parts.netloc, parts.path.strip("/"), settings.endpoint, REMOTE_TIMEOUT_S)
 
 
 __all__ = ["CacheSettings", "cache_settings", "open_store"]
