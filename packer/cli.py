@@ -44,11 +44,12 @@ def _err(line: str) -> None:
     sys.stderr.write(shown(line) + "\n")
 
 
-def _out_json(document: object) -> None:
-    """Print a JSON document. json escapes C0 controls itself; DEL, C1 controls and format
-    characters (bidi overrides) only occur inside strings, where a \\u escape is the same
-    JSON value, so they are escaped too and a terminal never interprets them."""
-    text = json.dumps(document, indent=2, ensure_ascii=False)
+def _out_json(document: object, *, one_line: bool = False) -> None:
+    """Print a JSON document (``one_line``: on one line, as ``packer build --json`` ends its
+    output). json escapes C0 controls itself; DEL, C1 controls and format characters (bidi
+    overrides) only occur inside strings, where a \\u escape is the same JSON value, so they
+    are escaped too and a terminal never interprets them."""
+    text = json.dumps(document, indent=None if one_line else 2, ensure_ascii=False)
     if not text.isascii():
         text = "".join(
             f"\\u{ord(c):04x}" if not c.isprintable() and c not in "\n " else c for c in text
@@ -420,6 +421,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_index(argv: Sequence[str]) -> int | None:
+    """Where the command word is (the first argument that is not a global option), if any."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("-C", "--workspace"):
+            i += 2
+        elif argv[i].startswith("-"):
+            i += 1
+        else:
+            return i
+    return None
+
+
 def _split_doit_args(argv: list[str]) -> tuple[list[str], list[str]]:
     """``packer [-C DIR] build [--frozen] [--json] [--shard K/N] DOIT ARGS`` -> (packer's part,
     doit's part).
@@ -427,27 +441,19 @@ def _split_doit_args(argv: list[str]) -> tuple[list[str], list[str]]:
     argparse's REMAINDER refuses a first argument that looks like an option (``-n 2``), so
     everything after ``build`` and its own options is cut off before parsing.
     """
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token in ("-C", "--workspace"):
-            i += 2
-        elif token.startswith("-"):
-            i += 1
-        elif token != "build":
-            break
+    i = _command_index(argv)
+    if i is None or argv[i] != "build":
+        return argv, []
+    end = i + 1
+    while end < len(argv):
+        if argv[end] in _BUILD_OWN_OPTIONS:
+            end += 2
+        elif argv[end] in _BUILD_OWN_FLAGS or argv[end].startswith("--shard="):
+            end += 1
         else:
-            end = i + 1
-            while end < len(argv):
-                if argv[end] in _BUILD_OWN_OPTIONS:
-                    end += 2
-                elif argv[end] in _BUILD_OWN_FLAGS or argv[end].startswith("--shard="):
-                    end += 1
-                else:
-                    break
-            end = min(end, len(argv))
-            return argv[:end], argv[end:]
-    return argv, []
+            break
+    end = min(end, len(argv))
+    return argv[:end], argv[end:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -455,6 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     own, doit_args = _split_doit_args(list(sys.argv[1:] if argv is None else argv))
     # Known before parsing, so that a command line argparse refuses still answers in JSON.
     as_json = "--json" in own
+    # packer build's output ends with its JSON line: a failure object is one line there too.
+    command = _command_index(own)
+    one_line = as_json and command is not None and own[command] == "build"
     try:
         args = parser.parse_args(own)
         if doit_args:
@@ -463,26 +472,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         if isinstance(err, _ArgumentError):
             err.parser.print_usage(sys.stderr)
-        _fail(PackerError(str(err)), f"error: {err}", as_json)
+        _fail(PackerError(str(err)), f"error: {err}", as_json, one_line)
         return 2
     except PackerError as err:
-        _fail(err, f"error: {err}", as_json)
+        _fail(err, f"error: {err}", as_json, one_line)
         return 1
     except OSError as err:
         # The machine refused (a full disk, a permission, a name too long): not a bug of
         # packer's, so one line naming the file, as for any other failure.
         problem = _os_problem(err)
-        _fail(problem, f"error: {problem if problem.path else problem.message}", as_json)
+        _fail(problem, f"error: {problem if problem.path else problem.message}", as_json, one_line)
         return 1
     return code
 
 
-def _fail(problem: PackerError, line: str, as_json: bool) -> None:
+def _fail(problem: PackerError, line: str, as_json: bool, one_line: bool) -> None:
     """Report what stopped the command: the ``error:`` line on stderr, and with ``--json`` the
     failure object on stdout as well."""
     _err(line)
     if as_json:
-        _out_json(_failure_json([problem]))
+        _out_json(_failure_json([problem]), one_line=one_line)
 
 
 def _os_problem(err: OSError) -> PackerError:

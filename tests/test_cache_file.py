@@ -289,9 +289,12 @@ def test_a_bad_shard_is_a_usage_error(
 ) -> None:
     source, _ = template
     clone = fresh_clone(source, tmp_path / "clone")
-    done = run_packer("build", "--shard", shard, cwd=clone, env=remote_env(tmp_path, write=True))
+    env = remote_env(tmp_path, write=True)
+    done = run_packer("build", "--json", "--shard", shard, cwd=clone, env=env)
     assert done.code == 2
     assert done.err.startswith("error: --shard ")
+    failure = json.loads(done.out.splitlines()[-1])  # --json: the last line is the object
+    assert failure["ok"] is False and failure["errors"][0]["message"].startswith("--shard ")
     assert not (clone / "build").exists()
 
 
