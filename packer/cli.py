@@ -289,6 +289,28 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    from packer.cache.prune import prune
+
+    result = prune(_workspace(args), dry_run=args.dry_run, warn=_err)
+    if args.json:
+        _out_json(
+            {
+                "ok": True,
+                "remote": result.remote,
+                "dry_run": result.dry_run,
+                "kept": result.kept,
+                "deleted": list(result.deleted),
+            }
+        )
+        return 0
+    verb = "would delete" if result.dry_run else "deleted"
+    for name in result.deleted:
+        _out(f"{verb} {name}")
+    _out(f"{result.remote}: {verb} {len(result.deleted):,} objects, kept {result.kept:,}")
+    return 0
+
+
 def _cmd_why(args: argparse.Namespace) -> int:
     from packer.why import explain
 
@@ -403,6 +425,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("asset", metavar="ASSET", help="an asset_name, asset_id or asset folder")
     _json_flag(p)
     p.set_defaults(run=_cmd_why)
+
+    p = sub.add_parser("cache", help="manage the remote cache")
+    cache = p.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
+    p = cache.add_parser(
+        "prune",
+        help="delete the remote's objects the current assets do not need",
+        description="Delete every object under the remote cache's prefix that is not the entry "
+        "of a current asset's output. Other branches' entries go too: never run it while builds "
+        "of other branches write to the same prefix (docs/cache.md, Eviction).",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    _json_flag(p)
+    p.set_defaults(run=_cmd_cache_prune)
 
     p = sub.add_parser("verify", help="check a pack")
     p.add_argument("pack", nargs="?")

@@ -309,3 +309,55 @@ def test_a_shard_needs_a_remote_it_can_write(
     no_remote = run_packer("build", "--shard", "1/2", cwd=clone)
     assert no_remote.code == 2
     assert not (clone / "build").exists()
+
+
+def test_prune_keeps_exactly_what_the_current_assets_need(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, _ = template
+    remote, _ = warm_remote(source, tmp_path)
+    # A later commit changes one leaf asset: its new output is uploaded beside the old one.
+    edited = fresh_clone(source, tmp_path / "edited")
+    (edited / "assets" / "t5" / "data.txt").write_text("line five, edited\n", encoding="utf-8")
+    write = remote_env(remote, write=True)
+    assert build_json(edited, env=write)["uploaded"] == 1
+    before = objects(remote)
+    assert len(before) == ASSETS + 1
+
+    dry = run_packer("cache", "prune", "--dry-run", "--json", cwd=edited, env=write)
+    assert dry.code == 0, dry.err
+    listed = json.loads(dry.out)
+    assert listed["dry_run"] is True and listed["kept"] == ASSETS
+    (stale,) = listed["deleted"]
+    assert stale in before
+    assert objects(remote) == before  # a dry run deletes nothing
+
+    done = run_packer("cache", "prune", cwd=edited, env=write)
+    assert done.code == 0, done.err
+    assert done.out.splitlines()[-1].endswith(f"deleted 1 objects, kept {ASSETS}")
+    assert set(objects(remote)) == set(before) - {stale}
+    # What is left serves the edited content completely.
+    clone = fresh_clone(edited, tmp_path / "clone")
+    summary = build_json(clone, env=remote_env(remote, write=False))
+    assert summary["processed"] == 0 and summary["cache_remote"] == ASSETS
+    assert pack_bytes(clone) == pack_bytes(edited)
+
+
+def test_prune_deletes_nothing_when_it_cannot_tell_what_is_needed(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, _ = template
+    remote, _ = warm_remote(source, tmp_path)
+    before = objects(remote)
+    # Content that nobody built: no cache holds its output, so its key stays unknown.
+    fresh = fresh_clone(source, tmp_path / "fresh")
+    (fresh / "assets" / "t0" / "data.txt").write_text("never built\n", encoding="utf-8")
+    unknown = run_packer("cache", "prune", cwd=fresh, env=remote_env(remote, write=True))
+    assert unknown.code == 1
+    assert "cannot tell which entries" in unknown.err and "nothing pruned" in unknown.err
+    down = run_packer("cache", "prune", cwd=fresh, env=remote_env(tmp_path / "gone", write=True))
+    assert down.code == 1
+    assert down.err.count("\n") == 1 and "remote cache unavailable" in down.err
+    no_remote = run_packer("cache", "prune", cwd=fresh)
+    assert no_remote.code == 1 and "no remote cache to prune" in no_remote.err
+    assert objects(remote) == before

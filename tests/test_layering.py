@@ -243,6 +243,15 @@ ALLOWED: dict[str, set[str]] = {
         "packer.plan",
         "packer.workspace",
     },
+    "packer.cache.prune": {
+        "packer",
+        "packer.cache.entry",
+        "packer.cache.remote",
+        "packer.cache.store",
+        "packer.errors",
+        "packer.plan",
+        "packer.workspace",
+    },
     "packer.shards": {"packer.plan"},
     # The two shells: thin layers over the API (``packer`` is ``packer.api`` re-exported).
     "packer.doit": {
@@ -265,6 +274,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "packer.cli": {
         "packer",
+        "packer.cache.prune",
         "packer.cache.settings",
         "packer.shards",
         "packer.doit",

@@ -56,12 +56,15 @@ class RemoteCache:
         self._lock = threading.Lock()
         self._down = False
         self._bad = 0
+        self.failure: RemoteUnavailable | None = None
+        """The fault that ended the remote's use in this build, if one did."""
 
     def _unavailable(self, err: RemoteUnavailable) -> None:
         with self._lock:
             if self._down:
                 return
             self._down = True
+            self.failure = err
         self._warn(f"warning: remote cache unavailable ({err}): building without it")
 
     def _fetch(self, key: str, cached: str) -> str | None:
@@ -85,13 +88,13 @@ class RemoteCache:
         write_artifact(cached, payload)
         return digest.hex()
 
-    def prefetch(self, tasks: Sequence[AssetTask], cache_dir: str) -> dict[str, str]:
+    def resolve(self, tasks: Sequence[AssetTask], cache_dir: str) -> dict[str, tuple[str, bool]]:
         """Fetch into the local cache (``cache_dir``) the outputs of ``tasks`` that it lacks;
-        ``tasks`` holds every dep of each of them. Returns asset_id -> the completed output key
-        fetched for it."""
+        ``tasks`` holds every dep of each of them. Returns asset_id -> (completed output key,
+        fetched from the remote) for every asset whose output either cache holds."""
         digests: dict[str, str] = {}
         """asset_id -> output digest, for assets whose output is in the local cache now."""
-        fetched: dict[str, str] = {}
+        found: dict[str, tuple[str, bool]] = {}
         waiting = list(tasks)
         with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
             while waiting and not self._down:
@@ -106,19 +109,26 @@ class RemoteCache:
                     cached = cached_output_path(cache_dir, key)
                     try:
                         digests[t.asset_id] = artifact_digest(cached)
+                        found[t.asset_id] = (key, False)
                     except OSError:
                         missing.append((t, key, cached))
                 got = pool.map(lambda item: self._fetch(item[1], item[2]), missing)
                 for (t, key, _), digest in zip(missing, got, strict=True):
                     if digest is not None:
                         digests[t.asset_id] = digest
-                        fetched[t.asset_id] = key
+                        found[t.asset_id] = (key, True)
         if self._bad:
             self._warn(
                 f"warning: remote cache {self.store.url}: {self._bad} entries failed "
                 "verification (truncated, corrupt or unsigned) and were not used"
             )
-        return fetched
+            self._bad = 0
+        return found
+
+    def prefetch(self, tasks: Sequence[AssetTask], cache_dir: str) -> dict[str, str]:
+        """``resolve``, returning asset_id -> the completed output key fetched for it."""
+        found = self.resolve(tasks, cache_dir)
+        return {asset_id: key for asset_id, (key, fetched) in found.items() if fetched}
 
     def _upload(self, ws: Workspace, task: AssetTask) -> bool:
         if self._down:
