@@ -32,23 +32,29 @@ from packer.model import (
     AssetDecl,
     RegistryEntry,
     WorkspaceSection,
+    field_problem,
     path_problem,
 )
 from packer.plan import MovedAsset, Status, SyncChanges, drift_errors, reconcile, sync_registry
-from packer.registry import Registry, merge, parse, read_registry_text, render
+from packer.registry import (
+    GITATTRIBUTES_LINE,
+    MERGE_DRIVER,
+    MERGE_DRIVER_COMMAND,
+    Registry,
+    merge,
+    parse,
+    read_registry_text,
+    render,
+)
 from packer.scan import ScanResult, scan
 from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
 from packer.workspace import (
     CONFIG_FILE,
-    REGISTRY_FILE,
     Workspace,
     asset_file,
     find_root,
     open_workspace,
 )
-
-MERGE_DRIVER = "packer-registry"
-GITATTRIBUTES_LINE = f"{REGISTRY_FILE} merge={MERGE_DRIVER}"
 
 _DODO = """\
 from packer.doit import workspace_tasks
@@ -66,7 +72,8 @@ def init(directory: str, name: str | None = None) -> Workspace:
     try:
         WorkspaceSection(name=pack_name)
     except ValidationError as err:
-        raise ConfigError(err.errors()[0]["msg"], CONFIG_FILE, field="workspace.name") from None
+        problem = field_problem(err, WorkspaceSection, toml=True)
+        raise ConfigError(problem.message, CONFIG_FILE, field="workspace.name") from None
     os.makedirs(os.path.join(root, DEFAULT_ASSETS), exist_ok=True)
     toml = (
         f"[workspace]\nname = {json.dumps(pack_name)}\n"
@@ -401,7 +408,7 @@ def install_merge_driver(directory: str) -> None:
     """Add the registry merge driver to the git config of the repository at ``directory``."""
     settings = {
         f"merge.{MERGE_DRIVER}.name": "packer registry.json merge",
-        f"merge.{MERGE_DRIVER}.driver": "packer merge-registry %O %A %B",
+        f"merge.{MERGE_DRIVER}.driver": MERGE_DRIVER_COMMAND,
     }
     for key, value in settings.items():
         done = subprocess.run(
@@ -412,6 +419,7 @@ def install_merge_driver(directory: str) -> None:
 
 
 __all__ = [
+    "MERGE_DRIVER",
     "ListedAsset",
     "SyncResult",
     "init",

@@ -40,6 +40,21 @@ def shown(text: str) -> str:
     return "".join(_escape(char) if _is_control(char) else char for char in text)
 
 
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the one of ``known`` closest to a mistyped ``word``,
+    or nothing when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 asset``, ``2 assets``, ``0 entries``: a count with its noun in the right number."""
+    many = plural or (noun[:-1] + "ies" if noun.endswith("y") else noun + "s")
+    return f"{count:,} {noun if count == 1 else many}"
+
+
 class PackerError(Exception):
     """Root of every error packer reports to a user (exit code 1)."""
 
@@ -97,10 +112,7 @@ class UnknownKindError(DeclError):
     def __init__(
         self, kind: str, known: Sequence[str], path: str = "", field: str | None = "kind"
     ) -> None:
-        import difflib
-
-        close = difflib.get_close_matches(kind, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(kind, known)
         message = f"unknown kind {kind!r}{hint}; known kinds: {', '.join(sorted(known))}"
         super().__init__(message, path, field=field)
         self.kind = kind

@@ -11,6 +11,8 @@ Imports: stdlib only.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 MAX_DEPTH = 64
@@ -109,6 +111,11 @@ def parse_json(raw: bytes) -> Any:
             object_pairs_hook=_pairs,
         )
     except json.JSONDecodeError as err:
+        comma = _trailing_comma(text, err.pos)
+        if comma is not None:
+            closer = text[_skip_space(text, comma + 1)]
+            message = f"trailing comma before {closer!r} (JSON allows none; remove it)"
+            raise JsonTextError(message, *_line_col(text, comma)) from None
         raise JsonTextError(err.msg, err.lineno, err.colno) from None
     except RecursionError:  # far deeper than MAX_DEPTH: the parser's own guard tripped
         raise _too_deep_error(text) from None
@@ -117,6 +124,31 @@ def parse_json(raw: bytes) -> Any:
     if text.count("[") + text.count("{") > MAX_DEPTH and not _depth_within(value):
         raise _too_deep_error(text)
     return value
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t\r\n":
+        index += 1
+    return index
+
+
+def _trailing_comma(text: str, pos: int) -> int | None:
+    """Index of the comma that ends the object or array the decoder stopped in at ``pos``, if
+    that is why it stopped (json's own words are about what it expected next instead)."""
+    comma = pos
+    if comma >= len(text) or text[comma] != ",":  # Python < 3.13 stops after the comma
+        comma = pos - 1
+        while comma >= 0 and text[comma] in " \t\r\n":
+            comma -= 1
+    if comma < 0 or text[comma] != ",":
+        return None
+    after = _skip_space(text, comma + 1)
+    return comma if after < len(text) and text[after] in "}]" else None
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def _depth_within(value: Any) -> bool:
@@ -137,4 +169,57 @@ def _too_deep_error(text: str) -> JsonTextError:
     return JsonTextError(f"nested more than {MAX_DEPTH} levels deep", *where)
 
 
-__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "JsonTextError", "parse_json"]
+# A string (escapes included), one punctuation character, or a number or literal.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s"{}\[\]:,]+', re.DOTALL)
+
+
+def locate(text: str, path: Sequence[str | int]) -> tuple[int, int] | None:
+    """Line and column (from 1) in valid JSON ``text`` of what ``path`` names: an object's key
+    for a string step, an array's element for an index step; None when it is not there.
+
+    Found by tokenizing the text, not by searching it: a plain search for a key would also
+    find a value that holds the same string (``{"asset_name": "kind", "kind": 5}``). Run on
+    the error path only.
+    """
+    tokens = [(match.group(), match.start()) for match in _TOKEN.finditer(text)]
+
+    def after_value(i: int) -> int:
+        depth = 0
+        while True:
+            token = tokens[i][0]
+            if token in ("{", "["):
+                depth += 1
+            elif token in ("}", "]"):
+                depth -= 1
+            i += 1
+            if depth == 0:
+                return i
+
+    def find(i: int, steps: Sequence[str | int]) -> int | None:
+        if not steps:
+            return tokens[i][1]
+        opener, step = tokens[i][0], steps[0]
+        if (opener, type(step)) not in (("{", str), ("[", int)):
+            return None
+        i += 1
+        index = 0
+        while tokens[i][0] not in ("}", "]"):
+            if opener == "{":
+                if json.loads(tokens[i][0]) == step:
+                    return tokens[i][1] if len(steps) == 1 else find(i + 2, steps[1:])
+                i += 2  # the key and its colon
+            elif index == step:
+                return find(i, steps[1:])
+            i = after_value(i)
+            i += tokens[i][0] == ","
+            index += 1
+        return None
+
+    try:
+        found = find(0, path) if tokens else None
+    except (IndexError, ValueError):  # not valid JSON after all (changed since it was parsed)
+        return None
+    return None if found is None else _line_col(text, found)
+
+
+__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "JsonTextError", "locate", "parse_json"]

@@ -16,6 +16,7 @@ packer.workspace, packer.errors.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,10 +29,18 @@ from packer.errors import ConflictError, RegistryError
 from packer.fsutil import MIB, read_regular
 from packer.hashing import hash_bytes
 from packer.jsontext import JsonTextError, parse_json
-from packer.model import REGISTRY_FORMAT, RegistryEntry, RegistryFile
+from packer.model import REGISTRY_FORMAT, RegistryEntry, RegistryFile, field_problem
 from packer.workspace import REGISTRY_FILE
 
 REGISTRY_LIMIT = 512 * MIB
+
+MERGE_DRIVER = "packer-registry"
+"""The git merge driver's name, as .gitattributes and the git config spell it."""
+MERGE_DRIVER_COMMAND = "packer merge-registry %O %A %B"
+GITATTRIBUTES_LINE = f"{REGISTRY_FILE} merge={MERGE_DRIVER}"
+
+# A line git writes around each side of a conflict it could not merge.
+_CONFLICT_MARKER = re.compile(rb"^(?:<{7}|={7}|>{7})(?: |\r?$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -109,16 +118,32 @@ def parse(text: bytes, path: str = REGISTRY_FILE) -> Registry:
     try:
         raw = parse_json(text)
     except JsonTextError as err:
+        marker = _CONFLICT_MARKER.search(text)
+        if marker is not None:
+            raise _unresolved_merge(path, text.count(b"\n", 0, marker.start()) + 1) from None
         raise RegistryError(f"invalid JSON: {err.message}", path, err.line, err.col) from None
     try:
         data = RegistryFile.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise RegistryError(first["msg"], path, field=where) from None
+        problem = field_problem(err, RegistryFile)
+        raise RegistryError(problem.message, path, field=problem.field) from None
     registry = make_registry(data.assets, data.retired)
     _check_consistent(registry, len(data.assets), len(data.retired), path)
     return registry
+
+
+def _unresolved_merge(path: str, line: int) -> RegistryError:
+    # git merged registry.json as text: its merge driver was not installed in this clone.
+    return RegistryError(
+        "unresolved git merge (conflict markers <<<<<<< ======= >>>>>>>); registry.json is "
+        "merged by packer's merge driver: undo the merge (git merge --abort), install the "
+        f"driver with `packer merge-registry --install` (that is, `git config "
+        f'merge.{MERGE_DRIVER}.driver "{MERGE_DRIVER_COMMAND}"`), check that .gitattributes '
+        f"holds `{GITATTRIBUTES_LINE}`, and merge again",
+        path,
+        line,
+        1,
+    )
 
 
 def _check_consistent(registry: Registry, n_entries: int, n_retired: int, path: str) -> None:

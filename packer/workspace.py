@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from packer.errors import ConfigError
 from packer.fsutil import MIB, read_regular
-from packer.model import Config
+from packer.model import Config, field_problem
 
 CONFIG_FILE = "packer.toml"
 REGISTRY_FILE = "registry.json"
@@ -151,9 +151,8 @@ def load_config(root: str) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(first["msg"], CONFIG_FILE, field=field) from None
+        problem = field_problem(err, Config, toml=True)
+        raise ConfigError(problem.message, CONFIG_FILE, field=problem.field) from None
 
 
 def _toml_position(message: str) -> tuple[int | None, int | None]:
@@ -174,7 +173,8 @@ def find_root(start: str) -> str:
         parent = os.path.dirname(folder)
         if parent == folder:
             raise ConfigError(
-                "not inside a packer workspace (no packer.toml here or in any parent folder)",
+                "not inside a packer workspace (no packer.toml here or in any parent folder); "
+                "make one with `packer init`, or name one with `-C DIR`",
                 ".",
             )
         folder = parent

@@ -31,7 +31,14 @@ ERROR_LINE = re.compile(
     r"^error: (?P<path>[^\s:]+)(?::(?P<line>\d+):(?P<col>\d+))?: (?P<message>\S.*)$"
 )
 KNOWN_KINDS = "atlas, audio, image, json, raw, text"
-UNKNOWN_FIELD = "unknown field (allowed: asset_name, kind, inputs, params, deps)"
+UNKNOWN_KEY = "unknown key; allowed: asset_name, kind, inputs, params, deps"
+UNRESOLVED_MERGE = (
+    "error: registry.json:4:1: unresolved git merge (conflict markers <<<<<<< ======= >>>>>>>); "
+    "registry.json is merged by packer's merge driver: undo the merge (git merge --abort), "
+    "install the driver with `packer merge-registry --install` (that is, `git config "
+    'merge.packer-registry.driver "packer merge-registry %O %A %B"`), check that '
+    ".gitattributes holds `registry.json merge=packer-registry`, and merge again"
+)
 OWNED_ID = (
     "asset_id: asset_id is owned by registry.json and must not appear in asset.json "
     "(packer allocates ids; remove the field)"
@@ -56,55 +63,51 @@ CASES: dict[str, Case] = {
     "bad-json": _same("error: assets/hero/asset.json:3:11: invalid JSON: Expecting value"),
     "schema-violation": Case(
         (
-            "error: assets/empty-inputs/asset.json:4:3: inputs: "
-            "Tuple should have at least 1 item after validation, not 0",
-            "error: assets/wrong-type/asset.json:4:3: inputs: Input should be a valid tuple",
+            "error: assets/empty-inputs/asset.json:4:3: inputs: must not be empty",
+            "error: assets/wrong-type/asset.json:4:3: inputs: "
+            "expected an array of strings, got a string",
         ),
         # A sync refuses on the first declaration that hides an identity.
-        (
-            "error: assets/empty-inputs/asset.json:4:3: inputs: "
-            "Tuple should have at least 1 item after validation, not 0",
-        ),
+        ("error: assets/empty-inputs/asset.json:4:3: inputs: must not be empty",),
         ls_fails=False,
     ),
-    "unknown-field": _same(f"error: assets/hero/asset.json:5:3: colour: {UNKNOWN_FIELD}"),
+    "unknown-field": _same(f"error: assets/hero/asset.json:5:3: colour: {UNKNOWN_KEY}"),
     "id-in-asset-json": _same(f"error: assets/hero/asset.json:2:3: {OWNED_ID}"),
     "unknown-kind": _same(
-        "error: assets/hero/asset.json: kind: unknown kind 'imgae' (did you mean 'image'?); "
+        "error: assets/hero/asset.json:3:3: kind: unknown kind 'imgae' (did you mean 'image'?); "
         f"known kinds: {KNOWN_KINDS}"
     ),
     "unknown-param": _same(
-        "error: assets/hero/asset.json: params.colour: "
-        "unknown param for kind 'text' (allowed: trailing_newline, encoding)"
+        "error: assets/hero/asset.json:5:40: params.colour: "
+        "unknown param for kind 'text'; allowed: trailing_newline, encoding"
     ),
     "dup-name": Case(
         (
-            "error: assets/hero-copy/asset.json: asset_name: "
+            "error: assets/hero-copy/asset.json:2:3: asset_name: "
             "asset_name 'hero' is also declared in assets/hero/asset.json",
-            "error: assets/hero/asset.json: asset_name: "
+            "error: assets/hero/asset.json:2:3: asset_name: "
             "asset_name 'hero' is also declared in assets/hero-copy/asset.json",
         ),
         (
-            "error: assets/hero-copy/asset.json: asset_name: "
+            "error: assets/hero-copy/asset.json:2:3: asset_name: "
             "asset_name 'hero' is also declared in assets/hero/asset.json",
         ),
         ls_fails=False,
     ),
     "missing-input": _same(
-        "error: assets/hero/asset.json: inputs.1: input 'gone.txt' does not exist"
+        "error: assets/hero/asset.json:4:26: inputs.1: input 'gone.txt' does not exist"
     ),
     "escaping-input": _same(
-        "error: assets/hero/asset.json: inputs.1: input '../../../x' escapes the workspace"
+        "error: assets/hero/asset.json:4:26: inputs.1: input '../../../x' escapes the workspace"
     ),
-    "cycle": _same("error: assets/a/asset.json: deps: dependency cycle: a -> b -> a"),
-    "corrupt-registry": _same(
-        "error: registry.json:4:1: invalid JSON: Expecting value", ls_fails=True
-    ),
+    "cycle": _same("error: assets/a/asset.json:5:3: deps: dependency cycle: a -> b -> a"),
+    "corrupt-registry": _same(UNRESOLVED_MERGE, ls_fails=True),
     "hand-broken-registry": _same(
         "error: registry.json: assets: an asset_id is listed twice", ls_fails=True
     ),
     "bad-config": _same(
-        "error: packer.toml: workspace.colour: Extra inputs are not permitted", ls_fails=True
+        "error: packer.toml: workspace.colour: unknown key; allowed: name, assets, out",
+        ls_fails=True,
     ),
 }
 
@@ -206,6 +209,8 @@ def _ls_json(result: Result) -> list[dict[str, str]]:
         ("schema-violation", "assets/empty-inputs/asset.json", '"inputs": []'),
         ("unknown-field", "assets/hero/asset.json", '"colour"'),
         ("id-in-asset-json", "assets/hero/asset.json", '"asset_id"'),
+        ("missing-input", "assets/hero/asset.json", '"gone.txt"'),
+        ("unknown-param", "assets/hero/asset.json", '"colour"'),
         ("corrupt-registry", "registry.json", "<<<<<<< HEAD"),
     ],
 )
@@ -251,14 +256,14 @@ def test_status_json_lists_every_problem_with_path_line_col_field(tmp_path: Path
             "line": 4,
             "col": 3,
             "field": "inputs",
-            "message": "Tuple should have at least 1 item after validation, not 0",
+            "message": "must not be empty",
         },
         {
             "path": "assets/wrong-type/asset.json",
             "line": 4,
             "col": 3,
             "field": "inputs",
-            "message": "Input should be a valid tuple",
+            "message": "expected an array of strings, got a string",
         },
     ]
 
@@ -270,7 +275,7 @@ def test_cycle_is_a_cycle_error_naming_it_when_planning_a_build(tmp_path: Path) 
     with pytest.raises(CycleError) as caught:
         plan_build(snap)
     assert caught.value.cycle == ("a", "b", "a")
-    assert str(caught.value) == "assets/a/asset.json: deps: dependency cycle: a -> b -> a"
+    assert str(caught.value) == "assets/a/asset.json:5:3: deps: dependency cycle: a -> b -> a"
     assert _tree(root) == before
 
 
@@ -301,7 +306,7 @@ def test_input_escaping_the_workspace_is_refused(
     result = cli("-C", str(workspace), "status")
     assert result.code == 1
     assert _error_lines(result, workspace) == (
-        f"error: assets/hero/asset.json: inputs.0: {message}",
+        f"error: assets/hero/asset.json:5:5: inputs.0: {message}",
     )
 
 
@@ -317,7 +322,7 @@ def test_input_that_links_outside_the_workspace_is_refused(
     result = cli("-C", str(workspace), "status")
     assert result.code == 1
     assert _error_lines(result, workspace) == (
-        "error: assets/hero/asset.json: inputs.0: input 'x.txt' links outside the workspace",
+        "error: assets/hero/asset.json:5:5: inputs.0: input 'x.txt' links outside the workspace",
     )
 
 
@@ -355,7 +360,8 @@ REGISTRY_ENTRY = '{"asset_id": "%s", "asset_name": "%s", "path": "%s"}'
         (
             '{"format": 1, "assets": [' + REGISTRY_ENTRY % ("HERO", "ok", "assets/ok") + "], "
             '"retired": []}',
-            "error: registry.json: assets.0.asset_id: String should match pattern '^[0-9a-f]{16}$'",
+            "error: registry.json: assets.0.asset_id: "
+            "'HERO' does not match the pattern '^[0-9a-f]{16}$'",
         ),
         (
             '{"format": 1, "assets": ['
@@ -378,13 +384,13 @@ REGISTRY_ENTRY = '{"asset_id": "%s", "asset_name": "%s", "path": "%s"}'
         ),
         (
             '{"format": 2, "assets": [], "retired": []}',
-            "error: registry.json: format: Input should be 1",
+            "error: registry.json: format: must be 1, not 2",
         ),
         (
             '{"format": 1, "assets": [], "retired": [], "generation": 7}',
-            "error: registry.json: generation: Extra inputs are not permitted",
+            "error: registry.json: generation: unknown key; allowed: format, assets, retired",
         ),
-        ('{"format": 1, "assets": []}', "error: registry.json: retired: Field required"),
+        ('{"format": 1, "assets": []}', "error: registry.json: retired: required key is missing"),
         ("", "error: registry.json:1:1: invalid JSON: Expecting value"),
     ],
     ids=[
@@ -432,7 +438,7 @@ def test_registry_path_that_is_not_a_normalised_workspace_path_is_refused(
     """A registry path is joined to the root: `packer mv`, a sync or a build would reach it."""
     root = _copy("hand-broken-registry", tmp_path)
     (root / "registry.json").write_text(_registry_with_path(path))
-    line = f"error: registry.json: assets.0.path: Value error, {path!r} {reason}"
+    line = f"error: registry.json: assets.0.path: {path!r} {reason}"
     _assert_every_command_refuses(root, line, cli)
 
 
@@ -441,11 +447,11 @@ def test_registry_path_that_is_not_a_normalised_workspace_path_is_refused(
     [
         (
             b'{"format": true, "assets": [], "retired": []}',
-            "error: registry.json: format: Input should be an integer",
+            "error: registry.json: format: expected an integer, got true",
         ),
         (
             b'{"format": 1.0, "assets": [], "retired": []}',
-            "error: registry.json: format: Input should be an integer",
+            "error: registry.json: format: expected an integer, got a number",
         ),
         (
             b"\xef\xbb\xbf" + _registry_with_path("assets/ok").encode(),
@@ -496,17 +502,16 @@ def test_mv_refuses_while_registry_is_corrupt_and_moves_nothing(
     [
         (
             '[workspace]\nname = "x"\nassets = "assets"\n',
-            "error: packer.toml: workspace.assets: Input should be a valid tuple",
+            "error: packer.toml: workspace.assets: expected an array of strings, got a string",
         ),
         (
             "[workspace]\nname = 3\n",
-            "error: packer.toml: workspace.name: Input should be a valid string",
+            "error: packer.toml: workspace.name: expected a string, got an integer",
         ),
-        ('name = "x"\n', "error: packer.toml: workspace: Field required"),
+        ('name = "x"\n', "error: packer.toml: workspace: required table is missing"),
         (
             '[workspace]\nname = "x"\nout = "../out"\n',
-            "error: packer.toml: workspace.out: Value error, '../out' must be a folder "
-            "inside the workspace",
+            "error: packer.toml: workspace.out: '../out' must be a folder inside the workspace",
         ),
         (
             '[workspace]\nname = "x"\nassets = ["nope"]\n',
@@ -519,11 +524,11 @@ def test_mv_refuses_while_registry_is_corrupt_and_moves_nothing(
         ),
         (
             '[workspace]\nname = "x"\nout = "a\\u0000b"\n',
-            "error: packer.toml: workspace.out: Value error, 'a\\x00b' holds a NUL byte",
+            "error: packer.toml: workspace.out: 'a\\x00b' holds a NUL byte",
         ),
         (
             '[workspace]\nname = "x"\nassets = ["assets\\\\hero"]\n',
-            "error: packer.toml: workspace.assets: Value error, 'assets\\\\hero' "
+            "error: packer.toml: workspace.assets: 'assets\\\\hero' "
             "holds a backslash (folders are separated by '/')",
         ),
         (

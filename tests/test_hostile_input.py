@@ -96,7 +96,7 @@ def test_input_through_a_folder_link_to_etc_is_refused(workspace: Path, cli: Cli
     registry = _sha(workspace / "registry.json")
     result = cli("-C", str(workspace), "status")
     assert _error(result, workspace) == (
-        "error: assets/x/asset.json: inputs.0: "
+        "error: assets/x/asset.json:1:47: inputs.0: "
         "input 'sub/hostname' reaches outside the workspace through a link"
     )
     assert _sha(workspace / "registry.json") == registry
@@ -119,7 +119,7 @@ def test_every_spelling_of_an_input_through_a_link_out_is_refused(
     (folder / "sub").symlink_to(outside)
     (folder / "deeper" / "sub").symlink_to(outside)
     line = (
-        f"error: assets/x/asset.json: inputs.0: input {name!r} "
+        f"error: assets/x/asset.json:5:5: inputs.0: input {name!r} "
         "reaches outside the workspace through a link"
     )
     _assert_refused(workspace, outside, line, cli, "status")
@@ -277,10 +277,10 @@ def test_special_input_is_refused_without_blocking(kind: str, workspace: Path) -
     )
     if kind == "fifo":
         _special(kind, folder / "in")
-        line = "error: assets/x/asset.json: inputs.0: input 'in' is not a file"
+        line = "error: assets/x/asset.json:5:5: inputs.0: input 'in' is not a file"
     else:
         _special(kind, folder / "in")
-        line = "error: assets/x/asset.json: inputs.0: input 'in' links outside the workspace"
+        line = "error: assets/x/asset.json:5:5: inputs.0: input 'in' links outside the workspace"
     result = run_packer("status", cwd=workspace, timeout=TIMEOUT)
     assert _error(result, workspace) == line
     build = run_packer("build", cwd=workspace, timeout=TIMEOUT)
@@ -392,15 +392,15 @@ def test_file_past_its_size_limit_is_refused(
         ),
         (
             '{"asset_name": "x", "kind": "raw", "inputs": ["a\\u0000b"]}',
-            "error: assets/x/asset.json:1:36: inputs.0: Value error, must not hold a NUL byte",
+            "error: assets/x/asset.json:1:47: inputs.0: must not hold a NUL byte",
         ),
         (
             '{"asset_name": "x", "kind": "raw", "inputs": ["a"], "deps": ["ok\\u0000"]}',
-            "error: assets/x/asset.json:1:53: deps.0: Value error, must not hold a NUL byte",
+            "error: assets/x/asset.json:1:62: deps.0: must not hold a NUL byte",
         ),
         (
             '{"asset_name": "x\\u0000", "kind": "raw", "inputs": ["a"]}',
-            "error: assets/x/asset.json:1:2: asset_name: Value error, must not hold a NUL byte",
+            "error: assets/x/asset.json:1:2: asset_name: must not hold a NUL byte",
         ),
     ],
     ids=["deep", "long-number", "nul-input", "nul-dep", "nul-name"],

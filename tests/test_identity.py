@@ -140,8 +140,8 @@ def test_status_json_reports_every_category_in_its_documented_shape(
         "invalid": [
             {
                 "path": "assets/bad/asset.json",
-                "line": None,
-                "col": None,
+                "line": 3,
+                "col": 3,
                 "field": "kind",
                 "message": "unknown kind 'imgae' (did you mean 'image'?); "
                 "known kinds: atlas, audio, image, json, raw, text",
@@ -314,7 +314,7 @@ def test_two_new_folders_claiming_one_missing_name_change_nothing(
     assert [a["new"] for a in data["ambiguous"]] == [["assets/a/hero", "assets/b/hero"]]
     result = cli("-C", str(workspace), "sync")
     assert result.code == 1
-    assert result.err.startswith("error: assets/a/hero/asset.json: asset_name: ")
+    assert result.err.startswith("error: assets/a/hero/asset.json:2:3: asset_name: ")
     assert (workspace / "registry.json").read_bytes() == before
 
 

@@ -349,7 +349,8 @@ def test_unknown_codec_is_one_error_line_from_status(
     assert result.code == 1
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert errors == [
-        "error: assets/locale/fr/asset.json: params.encoding: unknown text encoding 'latin-9x' "
+        "error: assets/locale/fr/asset.json:8:5: params.encoding: "
+        "unknown text encoding 'latin-9x' "
         "(use a codec name Python knows, such as utf-8, latin-1, cp1252 or utf-16)"
     ]
     assert "Traceback" not in result.err

@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "packer.jsontext": set(),
     "packer.lazyexports": set(),
     "packer.hashing": set(),
-    "packer.model": set(),
+    "packer.model": {"packer.errors"},
     "packer.kinds.base": {"packer.errors"},
     "packer.kinds.raw": KINDS,
     "packer.kinds.text": KINDS,

@@ -77,7 +77,8 @@ def test_outside_any_workspace_is_exit_1_with_a_clear_line(tmp_path: Path, cli: 
     empty.mkdir()
     _no_workspace_above(empty)
     expected = (
-        "error: .: not inside a packer workspace (no packer.toml here or in any parent folder)\n"
+        "error: .: not inside a packer workspace (no packer.toml here or in any parent folder); "
+        "make one with `packer init`, or name one with `-C DIR`\n"
     )
     for command in ("status", "sync", "ls"):
         result = cli("-C", str(empty), command)

@@ -24,7 +24,12 @@ from packer.fsutil import read_regular
 from packer.hashing import canonical_json, hash_bytes
 from packer.kinds.base import Kind, kind_fingerprint
 from packer.model import AssetDecl, path_problem
-from packer.scan.assetfile import ASSET_FILE_LIMIT, check_params, parse_declaration
+from packer.scan.assetfile import (
+    ASSET_FILE_LIMIT,
+    check_params,
+    field_position,
+    parse_declaration,
+)
 from packer.scan.declaration import Declaration, ScanResult, problem_order
 from packer.scan.declcache import DeclCache
 from packer.scan.graph import duplicate_names, find_cycle, unknown_deps
@@ -106,6 +111,26 @@ class _Scanner:
             return
         self._declaration(folder, display, decl, digest)
 
+    def _place(self, problems: list[PackerError]) -> None:
+        """Give each problem with a field of an asset.json the line and column of that key or
+        array element. The text is read again, once per file with such a problem: problems are
+        few, and the decl cache keeps no text."""
+        texts: dict[str, str | None] = {}
+        for err in problems:
+            if err.line is not None or not err.field or not err.path.endswith(ASSET_FILE):
+                continue
+            if err.path not in texts:
+                texts[err.path] = self._text(err.path)
+            text = texts[err.path]
+            if text is not None:
+                err.line, err.col = field_position(text, err.field)
+
+    def _text(self, display: str) -> str | None:
+        try:
+            return read_regular(self.base + display, ASSET_FILE_LIMIT).decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None  # gone or changed since: the problem keeps no position
+
     def _broken(self, folder: str, err: PackerError) -> None:
         self.broken.append(err)
         self.broken_paths.add(folder)
@@ -159,6 +184,7 @@ class _Scanner:
         cycle = find_cycle(self.decls)
         if cycle is not None:
             self.problems.append(cycle)
+        self._place(self.broken + self.problems)
         if self.decl_cache is not None:
             self.decl_cache.save()
         return ScanResult(
