@@ -4,7 +4,8 @@ One parser with one set of rules, so a hostile file fails the same way wherever 
 strict UTF-8 without a byte-order mark, no NaN or Infinity, no duplicate keys, integers of at
 most ``MAX_INT_DIGITS`` digits, nesting at most ``MAX_DEPTH`` deep. Every failure is a
 ``JsonTextError`` with a message in JSON's own words and, where known, a line and column;
-callers turn it into their own ``PackerError`` naming the file.
+callers turn it into their own ``PackerError`` naming the file. ``locate`` finds the line and
+column of a key or array element in a parsed text, for errors found after parsing.
 Imports: stdlib only.
 """
 

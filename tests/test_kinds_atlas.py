@@ -280,7 +280,7 @@ def test_a_bad_param_is_one_error_line_naming_the_field(
 ) -> None:
     _atlas_asset(workspace, "sheet", {"a.png": _png(2, 2, seed=1)}, {"padding": -2})
     [line] = _error_lines(cli("-C", str(workspace), "status"))
-    assert line.startswith("error: assets/sheet/asset.json: params.padding: ")
+    assert line == "error: assets/sheet/asset.json:8:5: params.padding: must be at least 0, not -2"
 
 
 def test_no_inputs_is_an_error() -> None:
