@@ -115,18 +115,24 @@ FAULTS: dict[str, tuple[Fault, str]] = {
     "invalid-json": (_invalid_json, r"assets/text/intro/asset\.json:2:\d+: invalid JSON"),
     "unknown-kind": (
         _unknown_kind,
-        r"assets/raw/blob/asset\.json: kind: unknown kind 'rawr' .*known kinds: .*raw",
+        r"assets/raw/blob/asset\.json:\d+:\d+: kind: unknown kind 'rawr' .*known kinds: .*raw",
     ),
     "duplicate-name": (
         _duplicate_name,
-        r"assets/text/(copy|intro)/asset\.json: .*'intro' is also declared in "
+        r"assets/text/(copy|intro)/asset\.json:\d+:\d+: .*'intro' is also declared in "
         r"assets/text/(intro|copy)/asset\.json",
     ),
-    "missing-input": (_missing_input, r"assets/raw/blob/asset\.json: .*'b\.bin' does not exist"),
-    "escaping-input": (_escaping_input, r"assets/raw/blob/asset\.json: .*escapes the workspace"),
+    "missing-input": (
+        _missing_input,
+        r"assets/raw/blob/asset\.json:\d+:\d+: inputs\.\d: .*'b\.bin' does not exist",
+    ),
+    "escaping-input": (
+        _escaping_input,
+        r"assets/raw/blob/asset\.json:\d+:\d+: .*escapes the workspace",
+    ),
     "cycle": (
         _cycle,
-        r"assets/(text/intro|data/config)/asset\.json: .*dependency cycle: "
+        r"assets/(text/intro|data/config)/asset\.json:\d+:\d+: deps: dependency cycle: "
         r"(intro -> config -> intro|config -> intro -> config)",
     ),
     "asset-id-in-asset-json": (
