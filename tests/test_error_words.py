@@ -89,7 +89,7 @@ def test_a_mistyped_param_gets_a_did_you_mean_at_its_key(workspace: Path, cli: C
         ),
         (
             '[workspce]\nname = "game"\n',
-            "workspce: unknown table (did you mean 'workspace'?); allowed: workspace, pack",
+            "workspce: unknown table (did you mean 'workspace'?); allowed: workspace, pack, cache",
         ),
         (
             '[workspace]\nname = "game"\n[pack]\ncompresion = "zstd"\n',
