@@ -3,8 +3,9 @@
 Exit codes: 0 success, 1 the command ran and found problems or failed, 2 usage error.
 A ``PackerError`` becomes ``error: PATH[:LINE:COL]: message`` lines on stderr; anything else
 is a bug and keeps its traceback.
-Imports: packer.api, packer.errors, packer.plan (result types), packer.workspace; packer.doit
-and packer.pack lazily, so that commands that do not build never import doit.
+Imports: packer.api, packer.errors, packer.plan (result types), packer.workspace; packer.doit,
+packer.pack and packer.watch (with watchfiles) lazily, so that commands that do not build never
+import doit.
 """
 
 from __future__ import annotations
@@ -275,6 +276,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return run_doit(ws, args.doit_args, frozen=frozen, shard=shard, json_summary=args.json)
 
 
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from packer.watch import watch
+
+    frozen = args.frozen or os.environ.get("PACKER_FROZEN", "") not in ("", "0")
+    return watch(_workspace(args), frozen=frozen, json_lines=args.json)
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from packer.pack import verify_pack
 
@@ -438,6 +446,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     _json_flag(p)
     p.set_defaults(run=_cmd_cache_prune)
+
+    p = sub.add_parser(
+        "watch",
+        help="build, then rebuild after every change",
+        description="Build, then rebuild after every change under the asset roots, packer.toml "
+        "or registry.json; one line per build. Ctrl-C (SIGINT) or SIGTERM ends it (exit 0).",
+    )
+    p.add_argument("--frozen", action="store_true", help="never write registry.json (as build)")
+    p.add_argument("--json", action="store_true", help="one JSON object per build (docs/cli.md)")
+    p.set_defaults(run=_cmd_watch)
 
     p = sub.add_parser("verify", help="check a pack")
     p.add_argument("pack", nargs="?")

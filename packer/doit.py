@@ -33,7 +33,8 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
@@ -421,6 +422,21 @@ def _remote_cache(ws: Workspace) -> RemoteCache | None:
     return open_remote(ws.config.cache, _warn)
 
 
+@dataclass(frozen=True)
+class BuildOutcome:
+    """How one ``build_workspace`` ended."""
+
+    code: int
+    """packer's exit code (0: success)."""
+    counts: Mapping[str, int]
+    """The summary's counts by outcome (``packer.progress``); all up to date when the shortcut
+    answered."""
+    errors: tuple[str, ...]
+    """The text of the ``error:`` lines printed for the tasks that failed."""
+    registry_hash: str
+    """The hash of the registry text the build's snapshot read (after its own sync)."""
+
+
 def run_doit(
     ws: Workspace,
     argv: Sequence[str],
@@ -429,7 +445,23 @@ def run_doit(
     shard: tuple[int, int] | None = None,
     json_summary: bool = False,
 ) -> int:
-    """``packer build``: snapshot and plan first (errors exit 1), then doit with ``argv``.
+    """``packer build``: ``build_workspace`` on stdout, with a live count on a terminal."""
+    return build_workspace(
+        ws, argv, frozen=frozen, shard=shard, json_summary=json_summary, out=sys.stdout
+    ).code
+
+
+def build_workspace(
+    ws: Workspace,
+    argv: Sequence[str],
+    *,
+    frozen: bool,
+    shard: tuple[int, int] | None = None,
+    json_summary: bool = False,
+    out: TextIO,
+) -> BuildOutcome:
+    """One ``packer build``, its lines written to ``out`` (a live count when ``out`` is a
+    terminal): snapshot and plan first (a ``PackerError`` is raised), then doit with ``argv``.
 
     The whole build holds the workspace's build lock, taken before the snapshot. A plain
     ``packer build`` (no doit arguments) whose plan matches the last successful one skips doit
@@ -446,12 +478,14 @@ def run_doit(
     with holding_build(ws):
         _recover_outputs(ws)
         with collector_paused():
-            plan = plan_build(api.snapshot(ws, frozen=frozen), ws.config.pack)
+            snapshot = api.snapshot(ws, frozen=frozen)
+            plan = plan_build(snapshot, ws.config.pack)
         if shard is None and not argv and nothing_changed(ws, plan.pack_key):
-            sys.stdout.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
+            out.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
+            counts = {UP_TO_DATE: len(plan.tasks)}
             if json_summary:
-                _write_json({UP_TO_DATE: len(plan.tasks)}, ok=True, pack=ws.pack_path)
-            return 0
+                _write_json(out, counts, ok=True, pack=ws.pack_path)
+            return BuildOutcome(0, counts, (), snapshot.registry_hash)
         wanted = plan.tasks
         if shard is not None:
             own = shard_tasks(plan.tasks, *shard)
@@ -461,10 +495,10 @@ def run_doit(
         fetched = {} if remote is None else remote.prefetch(wanted, ws.output_cache_dir)
         uploading = remote is not None and remote.write
         reporter = BuildReporter(
-            sys.stdout,
+            out,
             {f"asset:{t.asset_id}": t.asset_name for t in plan.tasks},
             started=started,
-            live=sys.stdout.isatty(),
+            live=out.isatty(),
             deferred=uploading,
         )
         namespace = {
@@ -488,16 +522,18 @@ def run_doit(
     code = {0: 0, 3: 2}.get(code, 1)
     if json_summary:
         pack = ws.pack_path if code == 0 and reporter.pack_done else None
-        _write_json(reporter.counts, ok=code == 0, pack=pack)
-    return code
+        _write_json(out, reporter.counts, ok=code == 0, pack=pack)
+    return BuildOutcome(code, dict(reporter.counts), tuple(reporter.errors), snapshot.registry_hash)
 
 
-def _write_json(counts: Mapping[str, int], *, ok: bool, pack: str | None) -> None:
-    sys.stdout.write(json.dumps(summary_json(counts, ok=ok, pack=pack)) + "\n")
+def _write_json(out: TextIO, counts: Mapping[str, int], *, ok: bool, pack: str | None) -> None:
+    out.write(json.dumps(summary_json(counts, ok=ok, pack=pack)) + "\n")
 
 
 __all__ = [
+    "BuildOutcome",
     "PackerTasks",
+    "build_workspace",
     "doit_config",
     "packer_tasks",
     "run_doit",

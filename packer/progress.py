@@ -61,10 +61,10 @@ def asset_outcome(*, built: bool, fetched: bool = False) -> dict[str, Any]:
     return {OUTCOME: BUILT if built else CACHE_REMOTE if fetched else CACHE_LOCAL}
 
 
-def summary(counts: Mapping[str, int], seconds: float) -> str:
-    """``built 12, from cache 3, up to date 9,985 in 1.2 s``."""
+def summary(counts: Mapping[str, int], seconds: float, *, places: int = 1) -> str:
+    """``built 12, from cache 3, up to date 9,985 in 1.2 s`` (``places`` digits of seconds)."""
     parts = [f"{words} {counts[key]:,}" for key, words in SUMMARY_ORDER if counts.get(key)]
-    return f"{', '.join(parts) or 'nothing to build'} in {seconds:.1f} s"
+    return f"{', '.join(parts) or 'nothing to build'} in {seconds:.{places}f} s"
 
 
 def summary_json(counts: Mapping[str, int], *, ok: bool, pack: str | None) -> dict[str, Any]:
@@ -109,6 +109,8 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
         """Names of the asset tasks whose kind ran (what a remote may be sent)."""
         self.pack_done = False
         """The pack task succeeded or was up to date."""
+        self.errors: list[str] = []
+        """The text of each ``error:`` line printed for a failed task."""
         self.total = 0
         self.done = 0
         self.current = ""
@@ -149,6 +151,7 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
         if task.name in self.asset_names:
             self.counts[FAILED] += 1
         if isinstance(fail, TaskFailed):
+            self.errors.append(fail.message)
             sys.stderr.write(f"error: {fail.message}\n")
         elif not isinstance(fail, UnmetDependency):  # those add nothing to the error line
             super().add_failure(task, fail)

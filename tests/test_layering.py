@@ -272,12 +272,21 @@ ALLOWED: dict[str, set[str]] = {
         "packer.workspace",
         "packer.lane",
     },
+    # packer watch: one packer.doit build per change set the watcher reports.
+    "packer.watch": {
+        "packer.doit",
+        "packer.errors",
+        "packer.progress",
+        "packer.registry",
+        "packer.workspace",
+    },
     "packer.cli": {
         "packer",
         "packer.cache.prune",
         "packer.cache.settings",
         "packer.shards",
         "packer.doit",
+        "packer.watch",
         "packer.why",
         "packer.errors",
         "packer.fsutil",

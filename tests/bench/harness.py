@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import queue
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +35,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BENCH_FORMAT = 1
 
 PACKER_TOOLS = ("packer-doit", "packer-build")
+WATCH_TOOL = "packer-watch"
 FLOOR_TOOLS = ("import", "walk-parse", "hash-all")
-ALL_TOOLS = (*PACKER_TOOLS, "plain-doit", "ninja", *FLOOR_TOOLS)
+ALL_TOOLS = (*PACKER_TOOLS, WATCH_TOOL, "plain-doit", "ninja", *FLOOR_TOOLS)
 
 SCENARIOS = (
     "clean",
@@ -44,6 +48,7 @@ SCENARIOS = (
     "rename-one",
     "mv-one",
     "del-state",
+    "watch",
 )
 
 # Which tools each scenario runs. ninja and the floors only make sense for a clean build and a
@@ -60,6 +65,7 @@ DEFAULT_TOOLS: dict[str, tuple[str, ...]] = {
     "rename-one": ("packer-doit", "plain-doit"),
     "mv-one": ("packer-doit", "plain-doit"),
     "del-state": ("packer-doit", "plain-doit"),
+    "watch": (WATCH_TOOL, "packer-build"),
 }
 # Above this N, the references run only when named in --tools: every goal that needs them is at
 # N = 10,000, ninja's first build forks one process per asset, and plain doit's load time is
@@ -72,6 +78,9 @@ FULL_BUILD_SCENARIOS = ("clean", "del-state")
 NO_REPROCESS_SCENARIOS = ("rename-one", "mv-one")
 # packer's stat cache ignores files changed less than 2 s before a scan (racily clean).
 RACY_SETTLE_S = 2.2
+WATCH_TIMEOUT_S = 600.0
+"""Longest wait for a line of ``packer watch`` or for its new pack (the first build included)."""
+WATCH_POLL_S = 0.002
 
 Log = Callable[[str], None]
 
@@ -225,7 +234,7 @@ def run_measured(argv: Sequence[str], cwd: str, log_dir: str) -> tuple[float, fl
 
 def _state_key(tool: str) -> str:
     """What state a tool's build keeps: packer-doit and packer-build share the workspace's."""
-    return "packer" if tool in PACKER_TOOLS else tool
+    return "packer" if tool in (*PACKER_TOOLS, WATCH_TOOL) else tool
 
 
 def _rm(path: str) -> None:
@@ -463,6 +472,8 @@ class SizeBench:
 
     def run_scenario(self, scenario: str, tools: Sequence[str]) -> list[Row]:
         runs = self.opts.runs_for(self.n, scenario)
+        if scenario == "watch":
+            return self.run_watch(tools, runs)
         if scenario not in FULL_BUILD_SCENARIOS:
             self.prepare(tools)
         else:
@@ -485,6 +496,92 @@ class SizeBench:
             if scenario != "noop" and scenario not in FULL_BUILD_SCENARIOS:
                 self.stale.update(("packer", "plain-doit", "ninja"))
         return [row for row in rows.values() if row.samples]
+
+    def run_watch(self, tools: Sequence[str], runs: int) -> list[Row]:
+        """``packer watch`` on the workspace: time from saving new bytes into one input to a
+        new pack whose entry holds them (read back through PackReader, which checks it), against
+        ``packer build`` after the same change. Not alternated: a build beside a running watch
+        would make the watch rebuild too, so the builds run first, then the watch's edits."""
+        self.prepare(["packer-build"])
+        rows = {tool: Row(self.n, "watch", tool) for tool in tools}
+        restore = _restorer(self.target_input())
+        try:
+            if "packer-build" in rows:
+                for _ in range(runs):
+                    self.setup("change-one", "packer-build")
+                    rows["packer-build"].samples.append(self.measure("packer-build", "change-one"))
+            if WATCH_TOOL in rows:
+                rows[WATCH_TOOL].samples.extend(self._watch_edits(runs))
+        finally:
+            restore()
+            self.stale.add("packer")
+        return [row for row in rows.values() if row.samples]
+
+    def _watch_edits(self, runs: int) -> list[Sample]:
+        from packer.pack import PackReader
+
+        asset_id = self.ids[self.meta.target]
+        pack = os.path.join(self.ws, "build", f"bench-{self.n}.pack")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "packer", "watch", "--json"],
+            cwd=self.ws,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_child_env(),
+        )
+        lines: queue.Queue[str] = queue.Queue()
+
+        def read_lines() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line)
+
+        threading.Thread(target=read_lines, daemon=True).start()
+
+        def build_line() -> dict[str, Any]:
+            try:
+                line: dict[str, Any] = json.loads(lines.get(timeout=WATCH_TIMEOUT_S))
+            except queue.Empty:
+                raise BenchError("packer watch printed no line in time") from None
+            if not line["ok"]:
+                raise BenchError(f"packer watch: a build failed: {line['errors']}")
+            return line
+
+        samples = []
+        try:
+            build_line()  # the first build: the watcher is in place
+            for _ in range(runs):
+                time.sleep(0.5)  # the previous pack's readers and writers are done
+                before = _stat_key(pack)
+                data = os.urandom(os.path.getsize(self.target_input()))
+                with open(self.target_input(), "wb") as handle:
+                    handle.write(data)
+                saved = time.perf_counter()
+                deadline = saved + WATCH_TIMEOUT_S
+                while True:
+                    now = _stat_key(pack)
+                    if now != before:
+                        before = now
+                        with PackReader(pack) as reader:
+                            if reader.get(asset_id) == data:
+                                break
+                    if time.perf_counter() > deadline:
+                        raise BenchError("packer watch wrote no new pack in time")
+                    time.sleep(WATCH_POLL_S)
+                seconds = time.perf_counter() - saved
+                executed = build_line()["processed"]
+                samples.append(Sample(seconds, _peak_rss_mib(proc.pid), executed, None))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.returncode != 0:
+            raise BenchError(f"packer watch exited {proc.returncode} after SIGTERM")
+        return samples
 
     def _snapshot_for_restore(self, scenario: str) -> Callable[[], None]:
         target = self.meta.target
@@ -722,6 +819,8 @@ def compute_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "status": "N/A" if peak is None else ("PASS" if peak <= 1024 else "MISS"),
         }
     )
+    ratio("watch_vs_build", n, WATCH_TOOL, (n, "watch", WATCH_TOOL), (n, "watch", "packer-build"),
+          0.5, "watch: save to verified new pack / packer build after it")  # fmt: skip
     ratio("stretch_noop_vs_ninja", n, "packer-build", (n, "noop", "packer-build"),
           (n, "noop", "ninja"), 3.0, "stretch: packer build no-op / ninja no-op")  # fmt: skip
     return goals
@@ -811,6 +910,26 @@ def _write(
         json.dump(data, handle, indent=2)
         handle.write("\n")
     os.replace(tmp, opts.out)
+
+
+def _stat_key(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """A live process's peak RSS so far (Linux's VmHWM), 0 where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def _write_if_changed(path: str, text: str) -> None:
