@@ -4,6 +4,7 @@ One ``weed server`` (master, volume, filer and S3 gateway in one process) on 127
 port free when it starts, its data in a temporary folder. S3 requests are authenticated against
 an identities file holding one access key and secret made up per run, so signatures are really
 checked. Credentials are handed to the tests as values, never put in this process's environment.
+Also the two faults a remote can have: a closed port, and a server that accepts and never answers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -79,6 +81,41 @@ def free_ports(count: int) -> list[int]:
         for sock in held:
             sock.bind(("127.0.0.1", 0))
         return [sock.getsockname()[1] for sock in held]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: an S3 endpoint that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@contextmanager
+def hanging_endpoint() -> Iterator[str]:
+    """An endpoint URL whose TCP server accepts every connection and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
 
 
 def _weed() -> str:

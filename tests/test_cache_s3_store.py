@@ -7,14 +7,12 @@ a closed port and a server that never answers all end as ``RemoteUnavailable`` i
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import S3Server
+from seaweed import closed_port, hanging_endpoint
 
 from packer.cache import s3
 from packer.cache.s3 import S3Store
@@ -143,15 +141,8 @@ def test_a_missing_bucket_is_a_remote_failure(aws_env: S3Server) -> None:
         store.get("x")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # closed again: nothing listens there
-
-
 def test_a_remote_that_is_down_fails_fast(aws_env: S3Server) -> None:
-    store = S3Store(aws_env.bucket, "down", f"http://127.0.0.1:{_closed_port()}", FAULT_TIMEOUT_S)
+    store = S3Store(aws_env.bucket, "down", f"http://127.0.0.1:{closed_port()}", FAULT_TIMEOUT_S)
     for call in (lambda: store.get("x"), lambda: store.put_if_absent("x", b"x")):
         started = time.monotonic()
         with pytest.raises(RemoteUnavailable, match=r"127\.0\.0\.1"):
@@ -159,42 +150,16 @@ def test_a_remote_that_is_down_fails_fast(aws_env: S3Server) -> None:
         assert time.monotonic() - started < BOUND_S
 
 
-@pytest.fixture
-def hanging_endpoint() -> Iterator[str]:
-    """A TCP server that accepts every connection and never answers (nor closes)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=5)
-    for conn in held:
-        conn.close()
-    listener.close()
-
-
-def test_a_remote_that_hangs_fails_within_the_timeouts(
-    aws_env: S3Server, hanging_endpoint: str
-) -> None:
-    store = S3Store(aws_env.bucket, "hangs", hanging_endpoint, FAULT_TIMEOUT_S)
-    calls = (
-        lambda: store.get("x"),
-        lambda: store.put_if_absent("x", b"x"),
-        lambda: list(store.names()),
-    )
-    for call in calls:
-        started = time.monotonic()
-        with pytest.raises(RemoteUnavailable, match=r"(?i)timeout|timed out"):
-            call()
-        assert time.monotonic() - started < BOUND_S
+def test_a_remote_that_hangs_fails_within_the_timeouts(aws_env: S3Server) -> None:
+    with hanging_endpoint() as endpoint:
+        store = S3Store(aws_env.bucket, "hangs", endpoint, FAULT_TIMEOUT_S)
+        calls = (
+            lambda: store.get("x"),
+            lambda: store.put_if_absent("x", b"x"),
+            lambda: list(store.names()),
+        )
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(RemoteUnavailable, match=r"(?i)timeout|timed out"):
+                call()
+            assert time.monotonic() - started < BOUND_S

@@ -27,7 +27,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.handlers import add_expect_header
 
 from packer.cache.store import RemoteUnavailable
@@ -60,6 +67,7 @@ class S3Store:
         self._bucket = bucket
         self._prefix = prefix.strip("/")
         self._endpoint = endpoint
+        self._timeout_s = timeout_s
         # One session and one client for the store's life: a client is safe to share between
         # threads, a session is not, and making either costs tens of milliseconds.
         session = boto3.session.Session()
@@ -102,7 +110,15 @@ class S3Store:
             if code in _CREDENTIALS:
                 why += ": check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
             return RemoteUnavailable(f"{self.url}: {why}")
-        return RemoteUnavailable(f"{self.url}: {err}")
+        if isinstance(err, ReadTimeoutError | ConnectTimeoutError):
+            why = f"no answer within {self._timeout_s:g} s (timeout, after one retry)"
+        elif isinstance(err, EndpointConnectionError):
+            why = "could not connect"
+        elif isinstance(err, NoCredentialsError):
+            why = "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        else:
+            why = str(err)
+        return RemoteUnavailable(f"{self.url}: {why}")
 
     def get(self, name: str) -> bytes | None:
         try:
