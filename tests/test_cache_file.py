@@ -1,81 +1,36 @@
 """The shared cache on its ``file://`` backend: real folders, real ``packer build`` processes.
 
-A "fresh clone" is a copy of a workspace without ``build/`` and ``.packer/``: what a new CI runner
-checks out. Every build here is checked against the pack and manifest of a one-machine build
-with no remote at all.
+The workspace, fresh clones and ``packer build --json`` runs are tests/remote_cache.py's, shared
+with the S3 backend's tests (tests/test_cache_s3.py). Every build here is checked against the
+pack and manifest of a one-machine build with no remote at all.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import pack_bytes, run_packer, text_asset
-
-TEXTS = 12
-DEPENDENT = ("chain/one", "chain/two", "chain/three")
-ASSETS = TEXTS + len(DEPENDENT)
-SECRET = {"PACKER_CACHE_KEY": "main-branch-secret"}
-
-
-def populate(root: Path) -> None:
-    for i in range(TEXTS):
-        text_asset(root, f"assets/t{i}", f"text/t{i}", f"line {i}\n")
-    # Deps fold their outputs into the dependents' keys: the remote is looked up in waves.
-    text_asset(root, "assets/chain/one", "chain/one", "one\n", deps=["text/t0"])
-    text_asset(root, "assets/chain/two", "chain/two", "two\n", deps=["chain/one", "text/t3"])
-    text_asset(root, "assets/chain/three", "chain/three", "three\n", deps=["chain/two"])
+from conftest import pack_bytes, run_packer
+from remote_cache import (
+    ASSETS,
+    SECRET,
+    build_json,
+    cache_template,
+    entry_name,
+    fresh_clone,
+    warnings,
+)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[bytes, bytes]]:
-    """A synced workspace (its registry as committed) and its one-machine pack and manifest."""
-    root = tmp_path_factory.mktemp("template") / "game"
-    assert run_packer("init", str(root), "--name", "game").code == 0
-    populate(root)
-    assert run_packer("sync", cwd=root).code == 0
-    built = tmp_path_factory.mktemp("reference") / "game"
-    shutil.copytree(root, built)
-    done = run_packer("build", cwd=built)
-    assert done.code == 0, done.err
-    return root, pack_bytes(built)
-
-
-def fresh_clone(template: Path, folder: Path) -> Path:
-    root = folder / "game"
-    shutil.copytree(template, root, ignore=shutil.ignore_patterns("build", ".packer"))
-    return root
+    return cache_template(tmp_path_factory)
 
 
 def remote_env(remote: Path, *, write: bool) -> dict[str, str]:
     return {"PACKER_CACHE_REMOTE": remote.as_uri(), "PACKER_CACHE_WRITE": "1" if write else "0"}
-
-
-def build_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``packer build --json ARGS``: its last stdout line, checked to be the whole summary."""
-    done = run_packer("build", "--json", *args, cwd=root, env=env)
-    assert done.code == 0, done.err
-    summary: dict[str, Any] = json.loads(done.out.splitlines()[-1])
-    assert set(summary) >= {
-        "ok",
-        "pack",
-        "processed",
-        "cache_local",
-        "cache_remote",
-        "uploaded",
-        "up_to_date",
-        "failed",
-    }
-    summary["stderr"] = done.err
-    return summary
-
-
-def warnings(summary: dict[str, Any]) -> list[str]:
-    return [line for line in summary["stderr"].splitlines() if line.startswith("warning:")]
 
 
 def objects(remote: Path) -> dict[str, tuple[bytes, int]]:
@@ -171,32 +126,18 @@ def test_bad_settings_are_one_error_line(
     assert not (clone / "build").exists()
 
 
-def _entry_of(writer: Path, asset_name: str, remote: Path) -> Path:
-    """The remote object holding an asset's output: the writer's output cache entry shares
-    its artifact's inode, and is named by the same key."""
-    ids = {
-        e["asset_name"]: e["asset_id"]
-        for e in json.loads((writer / "registry.json").read_text())["assets"]
-    }
-    inode = (writer / "build" / "assets" / f"{ids[asset_name]}.bin").stat().st_ino
-    for entry in (writer / ".packer" / "cache").rglob("*"):
-        if entry.is_file() and entry.stat().st_ino == inode:
-            return remote / entry.parent.name / entry.name
-    raise AssertionError(f"no cache entry for {asset_name}")
-
-
 def test_corrupt_and_truncated_entries_are_never_used(
     template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
 ) -> None:
     source, reference = template
     remote, writer = warm_remote(source, tmp_path, SECRET)
-    corrupt = _entry_of(writer, "text/t5", remote)
+    corrupt = remote / entry_name(writer, "text/t5")
     data = bytearray(corrupt.read_bytes())
     data[-1] ^= 0x01
     corrupt.write_bytes(bytes(data))
-    truncated = _entry_of(writer, "text/t7", remote)
+    truncated = remote / entry_name(writer, "text/t7")
     truncated.write_bytes(truncated.read_bytes()[:-1])
-    fifo = _entry_of(writer, "text/t9", remote)
+    fifo = remote / entry_name(writer, "text/t9")
     fifo.unlink()
     os.mkfifo(fifo)  # read as no entry at all, and never waited on
     clone = fresh_clone(source, tmp_path / "clone")

@@ -44,6 +44,9 @@ from packer.cache.store import RemoteUnavailable
 MAX_CONNECTIONS = 32
 # Names a ListObjectsV2 request asks for (S3's own maximum).
 LIST_PAGE_SIZE = 1000
+# A connection that takes longer than this to open is a remote that is down (a shorter
+# ``timeout_s`` wins).
+CONNECT_TIMEOUT_S = 2.0
 # botocore needs a region to sign; an S3-compatible server at an explicit endpoint ignores it.
 DEFAULT_REGION = "us-east-1"
 
@@ -72,7 +75,7 @@ class S3Store:
         # threads, a session is not, and making either costs tens of milliseconds.
         session = boto3.session.Session()
         config = Config(
-            connect_timeout=timeout_s,
+            connect_timeout=min(CONNECT_TIMEOUT_S, timeout_s),
             read_timeout=timeout_s,
             retries={"total_max_attempts": 2, "mode": "standard"},  # one retry
             max_pool_connections=MAX_CONNECTIONS,

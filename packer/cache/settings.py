@@ -29,8 +29,8 @@ KEY_ENV = "PACKER_CACHE_KEY"
 CONFIG_FIELD = "packer.toml"
 
 REMOTE_TIMEOUT_S = 5.0
-"""A remote's read timeout (its connect timeout is shorter): a hanging remote costs at most about
-this much once, then the build goes on without it."""
+"""A remote's read timeout (its connect timeout is shorter): a hanging remote costs about twice
+this (the store retries once) once, then the build goes on without it."""
 
 
 @dataclass(frozen=True)
