@@ -5,7 +5,11 @@ plain ``doit list`` shows it) and one aggregate task ``<prefix>pack`` writes the
 manifest. A task is up to date exactly when its key (``packer.keys``) equals the key saved by
 doit after its last success; keys are content hashes, so a ``touch`` rebuilds nothing and a
 content change is never missed, whatever mtimes say. No task has file_deps on workspace files:
-the snapshot already hashed them, and doit's own checker trusts mtimes.
+the snapshot already hashed them, and doit's own checker trusts mtimes. The exception is an
+input that another task of a larger graph generates (``packer_tasks(generated=...)``, or missing
+when the tasks are created): its asset gets a file_dep on it, so doit runs the generator first,
+and that asset's key and its workspace's pack key are made when doit checks their tasks
+(``LateKeyUnchanged``), with the plan's ``late`` tasks.
 
 Actions are module-level functions over plain data, so ``doit -n N`` can pickle them; they turn a
 ``PackerError`` or an ``OSError`` (a full disk) into doit's ``TaskFailed``: one line naming the
@@ -22,11 +26,13 @@ What is not translation lives where it belongs: keys and their completion in ``p
 the ``packer build`` shortcut's record in ``packer.shortcut``, the load phase's collector
 pause in ``packer.gcpause``.
 Imports: doit, packer.api, packer.plan, packer.build, packer.keys, packer.pack, packer.shortcut,
-packer.gcpause, packer.workspace, packer.doitdb, packer.lane, packer.errors.
+packer.gcpause, packer.workspace, packer.doitdb, packer.lane, packer.errors, packer.snapshot,
+packer.scan, packer.model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
@@ -45,16 +51,18 @@ from doit.task import Task
 from packer import api
 from packer.build import AssetJob, build_asset
 from packer.doitdb import BACKEND
-from packer.errors import PackerError, shown
+from packer.errors import InputError, MissingInputError, PackerError, shown
 from packer.gcpause import collector_paused
 from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
-from packer.model import CACHE_REMOTE_ENV
+from packer.model import CACHE_REMOTE_ENV, PackSection
 from packer.pack import PackEntry, ZstdCodec, recover_outputs, write_pack
-from packer.plan import AssetTask, BuildPlan, plan_build
+from packer.plan import PENDING, AssetTask, BuildPlan, plan_build, with_generated
 from packer.progress import UP_TO_DATE, UPLOADED, BuildReporter, asset_outcome, summary_json
+from packer.scan import Declaration
 from packer.shards import shard_tasks, with_deps
 from packer.shortcut import nothing_changed, record_build
+from packer.snapshot import Snapshot, hash_generated, with_generated_inputs
 from packer.why import KEY_VALUE, PARTS_VALUE, key_parts, reasons
 from packer.workspace import Workspace, open_workspace
 
@@ -190,6 +198,103 @@ class KeyUnchanged:
         )
 
 
+@dataclass(frozen=True)
+class _LateAsset:
+    """An asset that reads generated inputs (``generated``, workspace-relative), planned before
+    they exist (``BuildPlan.late``)."""
+
+    job: AssetJob
+    generated: tuple[str, ...]
+
+    def task(self) -> AssetTask:
+        """The asset's task as it is now that its generated inputs exist."""
+        hashes = hash_generated(self.job.root, [self.job.task.decl], self.generated)
+        return with_generated(self.job.task, hashes)
+
+    def key(self) -> tuple[str, AssetTask | None]:
+        task = self.task()
+        return task.task_key, task
+
+
+@dataclass(frozen=True)
+class _LatePack:
+    """The pack of a workspace with late assets (``decls``): planned once their generated
+    inputs exist, which is after every asset task ran."""
+
+    root: str
+    snapshot: Snapshot
+    pack: PackSection | None
+    decls: tuple[Declaration, ...]
+    generated: frozenset[str]
+
+    def plan(self) -> BuildPlan:
+        hashes = hash_generated(self.root, self.decls, self.generated)
+        return plan_build(with_generated_inputs(self.snapshot, hashes), self.pack)
+
+    def key(self) -> tuple[str, AssetTask | None]:
+        return self.plan().pack_key, None
+
+
+class LateKeyUnchanged(KeyUnchanged):
+    """``KeyUnchanged`` for a task whose key waits for generated inputs: the key is made when
+    doit checks the task, which is after the tasks that write them (doit orders them through
+    the task's ``file_dep``). The action saves the key it built with, since with ``doit -n N``
+    it runs in a process that never sees this check."""
+
+    def __init__(self, late: _LateAsset | _LatePack, dep_artifacts: Sequence[str] = ()) -> None:
+        super().__init__(PENDING, dep_artifacts)
+        self.late = late
+        self._not_ready: str | None = None
+
+    def configure_task(self, task: Any) -> None:
+        pass  # the action returns the key as the task's value
+
+    def _complete(self) -> bool:
+        if self.key == PENDING:
+            try:
+                self.key, self.asset = self.late.key()
+            except (PackerError, OSError) as err:
+                self._not_ready = str(_failure(err, self.late_root))
+                return False  # the action runs and reports it, unless doit finds it first
+        return super()._complete()
+
+    @property
+    def late_root(self) -> str:
+        return self.late.job.root if isinstance(self.late, _LateAsset) else self.late.root
+
+    def __str__(self) -> str:
+        if self._not_ready is not None:
+            return f"packer: a generated input is not there yet: {self._not_ready}"
+        return super().__str__()
+
+
+def _run_late_asset(late: _LateAsset) -> TaskFailed | dict[str, Any]:
+    """``_run_asset`` for a late asset, returning the key it was built under as well."""
+    try:
+        task = late.task()
+        job = dataclasses.replace(late.job, task=task)
+        ran = build_asset(job)
+        digests = recorded_dep_digests(job.dep_artifacts) or ()
+    except (PackerError, OSError) as err:
+        return TaskFailed(str(_failure(err, late.job.root)))
+    key = completed(task.task_key, digests)
+    return {**asset_outcome(built=ran), KEY_VALUE: key, PARTS_VALUE: key_parts(task, digests)}
+
+
+def _run_late_pack(
+    late: _LatePack, pack_path: str, manifest_path: str, entries: Sequence[PackEntry]
+) -> TaskFailed | dict[str, Any]:
+    """``_run_pack`` for a workspace with late assets, returning the pack key as well."""
+    try:
+        plan = late.plan()
+    except (PackerError, OSError) as err:
+        return TaskFailed(str(_failure(err, late.root)))
+    failed = _run_pack(
+        late.root, pack_path, manifest_path, plan.snapshot_fingerprint, entries, plan.pack_codec
+    )
+    return failed or {KEY_VALUE: plan.pack_key}
+
+
 def _frozen_from_env() -> bool:
     return os.environ.get(FROZEN_ENV, "") not in ("", "0")
 
@@ -214,10 +319,17 @@ class PackerTasks:
         after: Sequence[str] = (),
         plan: BuildPlan | None = None,
         fetched: Mapping[str, str] | None = None,
+        generated: Sequence[str] | None = None,
     ) -> None:
         self.workspace = workspace
         self.prefix = prefix
         self.frozen = frozen
+        self._generated = None if generated is None else tuple(generated)
+        """In a larger graph (not None): input files other tasks write, spelled as their
+        ``targets`` are; inputs missing when the tasks are created count as generated too."""
+        self._snapshot: Snapshot | None = None
+        self._generated_spelled: Mapping[str, str] = {}
+        """Each generated input (workspace-relative) as this graph's file_dep spells it."""
         self._state_dir = state_dir
         self._out_dir = out_dir
         self._plan = plan
@@ -280,9 +392,30 @@ class PackerTasks:
             return self._plan
         frozen = _frozen_from_env() if self.frozen is None else self.frozen
         try:
-            return plan_build(api.snapshot(self.ws, frozen=frozen), self.ws.config.pack)
+            snapshot = api.snapshot(self.ws, frozen=frozen)
+            if self._generated is None:
+                return plan_build(snapshot, self.ws.config.pack)
+            self._snapshot = snapshot
+            self._generated_spelled = self._generated_inputs(snapshot, self._generated)
+            generated = frozenset(self._generated_spelled)
+            return plan_build(snapshot, self.ws.config.pack, generated)
         except (PackerError, OSError) as err:
             raise self._loading_error(err) from None
+
+    def _generated_inputs(self, snapshot: Snapshot, declared: Sequence[str]) -> dict[str, str]:
+        """The inputs to plan late, workspace-relative, each with its spelling in file_dep: the
+        ``generated`` files, then those missing now (spelled as packer spells targets)."""
+        root = self.ws.root
+        found: dict[str, str] = {}
+        for problem in snapshot.scan.problems:
+            if isinstance(problem, MissingInputError):
+                found[problem.input_path] = self._spell(os.path.join(root, problem.input_path))
+        for spelled in declared:
+            rel = os.path.relpath(os.path.abspath(spelled), root)
+            if rel == ".." or rel.startswith(f"..{os.sep}") or os.path.isabs(rel):
+                raise InputError("a generated input must be inside the workspace", spelled)
+            found[rel.replace(os.sep, "/")] = spelled
+        return found
 
     def _loading_error(self, err: PackerError | OSError) -> InvalidDodoFile:
         """What doit prints, as ``ERROR: ...`` without a traceback (and exits 3), when this
@@ -311,6 +444,7 @@ class PackerTasks:
         entries: list[PackEntry] = []
         names: list[str] = []
         spelled_prefix = self._artifact_prefix
+        late_decls: list[Declaration] = []
         for t in plan.tasks:
             artifact = self._artifact(t.asset_id)
             deps = tuple(self._artifact(dep_id) for dep_id in t.dep_ids)
@@ -318,34 +452,49 @@ class PackerTasks:
             name = f"{self.prefix}asset:{t.asset_id}"
             names.append(name)
             entries.append(PackEntry(t.asset_id, t.asset_name, t.kind, artifact))
+            action: tuple[Any, list[Any]] = (_run_asset, [job])
+            uptodate: KeyUnchanged = KeyUnchanged(t.task_key, deps, t)
+            file_dep: list[str] = []
+            if t.asset_id in plan.late:
+                # Reads generated inputs: a file_dep on each, which doit links to the task that
+                # has it as a target, and the key made when doit checks the task.
+                generated = tuple(
+                    dict.fromkeys(r for r in t.decl.inputs if r in self._generated_spelled)
+                )
+                file_dep = [self._generated_spelled[rel] for rel in generated]
+                late = _LateAsset(job, generated)
+                action, uptodate = (_run_late_asset, [late]), LateKeyUnchanged(late, deps)
+                late_decls.append(t.decl)
             # Task objects rather than dicts: doit's dict_to_task doubles the cost of loading.
             yield Task(
                 name,
-                [(_run_asset, [job])],
+                [action],
+                file_dep=file_dep,
                 targets=[f"{spelled_prefix}{t.asset_id}.bin"],
                 task_dep=[f"{self.prefix}asset:{dep_id}" for dep_id in t.dep_ids],
-                uptodate=[KeyUnchanged(t.task_key, deps, t)],
+                uptodate=[uptodate],
                 clean=True,
                 doc=shown(f"{t.asset_name} ({t.kind}, {t.path})"),
             )
+        paths = [ws.pack_path, ws.manifest_path]
+        pack_action: tuple[Any, list[Any]] = (
+            _run_pack,
+            [ws.root, *paths, plan.snapshot_fingerprint, entries, plan.pack_codec],
+        )
+        pack_uptodate: KeyUnchanged = KeyUnchanged(plan.pack_key)
+        if late_decls and self._snapshot is not None:
+            generated_all = frozenset(self._generated_spelled)
+            late_pack = _LatePack(
+                ws.root, self._snapshot, ws.config.pack, tuple(late_decls), generated_all
+            )
+            pack_action = (_run_late_pack, [late_pack, *paths, entries])
+            pack_uptodate = LateKeyUnchanged(late_pack)
         yield Task(
             f"{self.prefix}pack",
-            [
-                (
-                    _run_pack,
-                    [
-                        ws.root,
-                        ws.pack_path,
-                        ws.manifest_path,
-                        plan.snapshot_fingerprint,
-                        entries,
-                        plan.pack_codec,
-                    ],
-                )
-            ],
+            [pack_action],
             targets=[self.pack_path, self.manifest_path],
             task_dep=names,
-            uptodate=[KeyUnchanged(plan.pack_key)],
+            uptodate=[pack_uptodate],
             clean=True,
             doc=f"write {os.path.basename(ws.pack_path)} and its manifest",
         )
@@ -359,15 +508,19 @@ def packer_tasks(
     state_dir: str | None = None,
     out_dir: str | None = None,
     after: Sequence[str] = (),
+    generated: Sequence[str] = (),
 ) -> PackerTasks:
     """Packer's tasks for ``workspace``, to assign to a name in a larger dodo.py.
 
     ``prefix`` is prepended to every task name (``<prefix>asset:<id>``, ``<prefix>pack``) so
-    several workspaces fit in one graph. ``frozen`` defaults to ``PACKER_FROZEN``. ``after``
-    names the one task that generates asset inputs (a group task when there are several):
-    packer's tasks are created once it has run. doit links a ``file_dep`` to the target of a
-    task created that late only when the task is named, so with ``after`` a task that
-    ``file_dep``s on ``pack_path`` also needs ``task_dep: ["<prefix>pack"]``.
+    several workspaces fit in one graph. ``frozen`` defaults to ``PACKER_FROZEN``.
+    ``generated`` names input files that other tasks of the graph write, spelled as their
+    ``targets`` are: an asset reading one gets a ``file_dep`` on it and its key is made when
+    its task is checked; an input missing when the tasks are created is treated so too.
+    ``after`` names one task (a group task when there are several): packer's tasks are created
+    once it has run. doit links a ``file_dep`` to the target of a task created that late only
+    when the task is named, so with ``after`` a task that ``file_dep``s on ``pack_path`` also
+    needs ``task_dep: ["<prefix>pack"]``.
 
     Called while doit imports the dodo.py, it takes the workspace's build lock and keeps it
     until the process ends, so that builds of one workspace serialize (a later one says on
@@ -380,6 +533,7 @@ def packer_tasks(
         state_dir=state_dir,
         out_dir=out_dir,
         after=after,
+        generated=generated,
     )
     tasks._hold_build_lock()
     return tasks

@@ -123,6 +123,15 @@ class InputError(PackerError):
     """An input is missing, escapes the workspace, or changed while a build read it."""
 
 
+class MissingInputError(InputError):
+    """An input file does not exist. ``input_path`` is its workspace-relative path, by which a
+    larger doit graph tells an input that one of its tasks generates (``packer.doit``)."""
+
+    def __init__(self, message: str, path: str, field: str, input_path: str) -> None:
+        super().__init__(message, path, field=field)
+        self.input_path = input_path
+
+
 class CycleError(PackerError):
     """Asset deps form a cycle; carries the asset names along it."""
 

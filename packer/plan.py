@@ -9,9 +9,10 @@ packer.workspace, packer.errors, packer.pack.codec.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from packer.errors import PackerError, RegistryError
+from packer.errors import MissingInputError, PackerError, RegistryError
 from packer.keys import output_key, pack_key, task_key
 from packer.model import PackSection, RegistryEntry
 from packer.pack.codec import ZstdCodec
@@ -275,16 +276,35 @@ class BuildPlan:
     """Digest of everything the pack and manifest bytes depend on."""
     pack_codec: ZstdCodec | None = None
     """What the pack's entries are compressed with (packer.toml's ``[pack]``); None: format 1."""
+    late: frozenset[str] = frozenset()
+    """asset_ids of the assets that read a generated input: their keys, and the pack key, are
+    made once the inputs exist (``with_generated``); until then they hold ``PENDING``."""
 
 
-def plan_build(snapshot: Snapshot, pack: PackSection | None = None) -> BuildPlan:
+PENDING = "-"
+"""The hash of a generated input before it is hashed (as ``snapshot.fingerprint`` spells one
+that is absent)."""
+
+
+def plan_build(
+    snapshot: Snapshot, pack: PackSection | None = None, generated: frozenset[str] = frozenset()
+) -> BuildPlan:
     """Tasks for a snapshot whose registry is in sync and whose declarations are all valid,
-    for a pack stored as packer.toml's ``[pack]`` says (None: format 1)."""
+    for a pack stored as packer.toml's ``[pack]`` says (None: format 1).
+
+    ``generated`` names inputs (workspace-relative) that another task of a larger graph writes
+    during the build: one that does not exist yet is no error, and the assets that read one
+    are planned late (``BuildPlan.late``)."""
     scan = snapshot.scan
-    if scan.broken or scan.problems:
+    problems = [
+        p
+        for p in scan.problems
+        if not (isinstance(p, MissingInputError) and p.input_path in generated)
+    ]
+    if scan.broken or problems:
         # A broken asset.json hides its asset_name, so another asset's dep on it shows up as
         # an "unknown dep" that may sort first: name the cause, not that consequence.
-        raise (scan.broken or scan.problems)[0]
+        raise (scan.broken or problems)[0]
     by_path = snapshot.registry.by_path
     ids: dict[str, str] = {}
     for d in scan.decls:
@@ -295,15 +315,37 @@ def plan_build(snapshot: Snapshot, pack: PackSection | None = None) -> BuildPlan
     if len(ids) != len(scan.decls) or len(ids) != len(snapshot.registry.entries):
         raise drift_errors(reconcile(snapshot.registry, scan))[0]
     tasks: list[AssetTask] = []
+    late: set[str] = set()
     for d in scan.decls:
-        hashes = tuple(snapshot.input_hashes[rel] for rel in d.inputs)
-        output = output_key(d, hashes)
+        if generated and not generated.isdisjoint(d.inputs):
+            late.add(ids[d.asset_name])
+            hashes = tuple(
+                PENDING if rel in generated else snapshot.input_hashes[rel] for rel in d.inputs
+            )
+        else:
+            hashes = tuple(snapshot.input_hashes[rel] for rel in d.inputs)
         dep_ids = tuple(ids[dep] for dep in d.deps)
-        tasks.append(AssetTask(d, ids[d.asset_name], hashes, dep_ids, output, task_key(d, output)))
+        tasks.append(_asset_task(d, ids[d.asset_name], hashes, dep_ids))
     tasks.sort(key=lambda t: t.asset_id.encode())
     outputs = ((t.asset_id, t.output_key) for t in tasks)
     codec = None if pack is None or pack.compression is None else ZstdCodec(pack.level)
     # The library's version is read here, once per build: a missing zstandard is one error.
     fingerprint = None if codec is None else codec.fingerprint(CONFIG_FILE)
     key = pack_key(snapshot.fingerprint, outputs, fingerprint)
-    return BuildPlan(snapshot.fingerprint, tuple(tasks), key, codec)
+    return BuildPlan(snapshot.fingerprint, tuple(tasks), key, codec, frozenset(late))
+
+
+def _asset_task(
+    d: Declaration, asset_id: str, hashes: tuple[str, ...], dep_ids: tuple[str, ...]
+) -> AssetTask:
+    output = output_key(d, hashes)
+    return AssetTask(d, asset_id, hashes, dep_ids, output, task_key(d, output))
+
+
+def with_generated(task: AssetTask, hashes: Mapping[str, str]) -> AssetTask:
+    """A late-planned asset's task once its generated inputs exist, ``hashes`` their xxh3_128
+    by workspace-relative path: the same task ``plan_build`` gives when they existed at once."""
+    found = tuple(
+        hashes.get(rel, old) for rel, old in zip(task.decl.inputs, task.input_hashes, strict=True)
+    )
+    return _asset_task(task.decl, task.asset_id, found, task.dep_ids)

@@ -6,21 +6,28 @@ xxh3_128), so the same content gives the same fingerprint on any machine and aft
 
 Inputs are hashed through the stat cache (``packer.statcache``), which spares re-reading files
 whose stat is unchanged and never decides alone.
-Imports: stdlib, packer.scan, packer.registry, packer.hashing, packer.statcache, packer.workspace.
+Generated inputs (files another task of a larger doit graph writes during the build) are hashed
+when their assets' tasks run instead (``hash_generated``, ``with_generated_inputs``).
+Imports: stdlib, packer.scan, packer.scan.inputs, packer.registry, packer.hashing,
+packer.statcache, packer.workspace, packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from packer.hashing import hash_parts
+from packer.errors import InputError, MissingInputError, PackerError
+from packer.fsutil import open_regular
+from packer.hashing import hash_parts, hash_stream
 from packer.registry import Registry
-from packer.scan import ScanResult
+from packer.scan import Declaration, ScanResult
+from packer.scan.inputs import InputChecker
 from packer.statcache import FileStat, StatCache
-from packer.workspace import STAT_CACHE, Workspace
+from packer.workspace import STAT_CACHE, Workspace, asset_file
 
 
 @dataclass(frozen=True)
@@ -72,3 +79,48 @@ def take_snapshot(
     hashes = hash_inputs(ws, scan.input_stats, cache)
     cache.save()
     return Snapshot(registry, registry_hash, scan, hashes, fingerprint(registry_hash, scan, hashes))
+
+
+def hash_generated(
+    root: str, decls: Sequence[Declaration], generated: Collection[str]
+) -> dict[str, str]:
+    """xxh3_128 of the inputs of ``decls`` that are in ``generated`` (inputs another task of a
+    larger graph writes during the build), read now. Every input of ``decls`` is checked as a
+    scan checks it (inside the workspace, a regular file); the first problem is raised."""
+    base = os.path.join(root, "")
+    checker = InputChecker(base, os.path.join(os.path.realpath(root), ""))
+    problems: list[PackerError] = []
+    for d in decls:
+        checker.check(d, asset_file(d.path), problems)
+    if problems:
+        raise problems[0]
+    hashes: dict[str, str] = {}
+    for d in decls:
+        for rel in d.inputs:
+            if rel in generated and rel not in hashes:
+                try:
+                    with os.fdopen(open_regular(base + rel), "rb") as handle:
+                        hashes[rel] = hash_stream(handle)
+                except OSError as err:
+                    raise InputError(f"cannot be read: {err.strerror}", rel) from None
+    return hashes
+
+
+def with_generated_inputs(snapshot: Snapshot, hashes: Mapping[str, str]) -> Snapshot:
+    """``snapshot`` once generated inputs exist, ``hashes`` their xxh3_128: hashed, and no
+    longer reported missing. The same content gives the snapshot a scan would then take."""
+    scan = snapshot.scan
+    problems = tuple(
+        p
+        for p in scan.problems
+        if not (isinstance(p, MissingInputError) and p.input_path in hashes)
+    )
+    scan = dataclasses.replace(scan, problems=problems)
+    merged = {**snapshot.input_hashes, **hashes}
+    return Snapshot(
+        snapshot.registry,
+        snapshot.registry_hash,
+        scan,
+        merged,
+        fingerprint(snapshot.registry_hash, scan, merged),
+    )

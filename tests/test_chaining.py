@@ -74,6 +74,34 @@ def task_ship():
 )
 
 
+GENERATED_BY_TARGET = (
+    COPY
+    + """
+from packer.doit import packer_tasks
+
+LEVEL = "game/assets/level/level.json"
+game = packer_tasks("game", prefix="game/", generated=[LEVEL])
+
+
+def task_gen_level():
+    return {
+        "actions": [(_copy, ["level.src", LEVEL])],
+        "file_dep": ["level.src"],
+        "targets": [LEVEL],
+    }
+
+
+def task_ship():
+    return {
+        "actions": [(_copy, [game.pack_path, "dist/game.pack"])],
+        "file_dep": [game.pack_path],
+        "targets": ["dist/game.pack"],
+        "clean": True,
+    }
+"""
+)
+
+
 def ok(result: DoitRun) -> set[str]:
     assert result.code == 0, result.out + result.err
     return set(result.executed)
@@ -187,3 +215,108 @@ def test_after_takes_one_task_name() -> None:
     # doit's delayed creation waits for one task; a second name would silently be dropped.
     with pytest.raises(ValueError, match="one task"):
         packer_tasks("game", prefix="game/", after=["gen_a", "gen_b"])
+
+
+def _generated_level(host: Path, dodo: str) -> Path:
+    """The host graph ``dodo`` whose gen_level writes game's level input from level.src, and
+    the asset ``level`` (plus ``menu``, whose dep it is), before gen_level ever ran."""
+    game = host / "game"
+    (host / "dodo.py").write_text(dodo, encoding="utf-8")
+    (host / "level.src").write_text('{"tiles": [1, 2], "name": "one"}', encoding="utf-8")
+    write_asset(
+        game / "assets", "level", {"asset_name": "level", "kind": "json", "inputs": ["level.json"]}
+    )
+    text_asset(game / "assets", "menu", "menu", "menu\n", deps=["level"])
+    return game
+
+
+def _level(game: Path) -> bytes:
+    with PackReader(str(game / "build/game.pack")) as reader:
+        return reader.get_by_name("level")
+
+
+@pytest.mark.parametrize(
+    "dodo",
+    [GENERATED_BY_TARGET, GENERATED_BY_TARGET.replace(", generated=[LEVEL]", "")],
+    ids=["declared", "missing"],
+)
+def test_a_fresh_checkout_lists_cleans_and_builds_a_generated_input_in_order(
+    host: Path, dodo: str
+) -> None:
+    game = _generated_level(host, dodo)
+    listed = run_doit(host, "list")
+    assert listed.code == 0, listed.err
+    names = {line.split()[0] for line in listed.out.splitlines() if line.strip()}
+    level = asset_tasks("game/", game, "level").pop()
+    assert names == asset_tasks("game/", game) | {"game/pack", "gen_level", "ship"}
+    info = run_doit(host, "info", level)
+    assert "game/assets/level/level.json" in info.out  # its file_dep: what links the generator
+    assert "Traceback" not in info.err
+    cleaned = run_doit(host, "clean")
+    assert cleaned.code == 0, cleaned.err
+    assert not (game / "assets/level/level.json").exists()
+
+    first = run_doit(host)
+    assert ok(first) == asset_tasks("game/", game) | {"gen_level", "game/pack", "ship"}
+    order = first.executed
+    menu = asset_tasks("game/", game, "menu").pop()
+    assert order.index("gen_level") < order.index(level) < order.index(menu)
+    assert order[-2:] == ("game/pack", "ship")
+    assert _level(game) == b'{"name":"one","tiles":[1,2]}'
+    verify_pack(str(game / "build/game.pack"))
+    if "generated=" not in dodo:
+        # The input now exists, so it is no longer a file_dep of the asset, and doit runs a
+        # task whose file_dep list changed once more (a hit in the output cache).
+        assert ok(run_doit(host)) == {level}
+    assert ok(run_doit(host)) == set()
+
+
+def test_a_change_of_the_generated_input_rebuilds_its_asset_and_the_pack(host: Path) -> None:
+    game = _generated_level(host, GENERATED_BY_TARGET)
+    ok(run_doit(host))
+    first_pack = pack_bytes(game)
+    (host / "level.src").write_text('{"tiles": [3], "name": "two"}', encoding="utf-8")
+    again = run_doit(host, "-n", "2")
+    assert ok(again) == asset_tasks("game/", game, "level", "menu") | {
+        "gen_level",
+        "game/pack",
+        "ship",
+    }
+    assert _level(game) == b'{"name":"two","tiles":[3]}'
+    assert (host / "dist/game.pack").read_bytes() == pack_bytes(game)[0]
+    verify_pack(str(game / "build/game.pack"))
+    assert ok(run_doit(host)) == set()
+    # The generated input's content is all that counts: back to the first, the first pack.
+    (host / "level.src").write_text('{"tiles": [1, 2], "name": "one"}', encoding="utf-8")
+    ok(run_doit(host))
+    assert pack_bytes(game) == first_pack
+    # A graph where the input is an ordinary one finds the pack key the late pack saved:
+    # the level asset runs only because its file_dep list changed.
+    (host / "dodo.py").write_text(TWO_WORKSPACES, encoding="utf-8")
+    plain = run_doit(host, "game/pack")
+    assert ok(plain) == asset_tasks("game/", game, "level")
+    assert "game/pack" in plain.up_to_date
+    assert pack_bytes(game) == first_pack
+
+
+def test_an_input_no_task_generates_fails_its_task_naming_it(host: Path) -> None:
+    game = _generated_level(host, GENERATED_BY_TARGET.replace("LEVEL]", '"game/other.json"]'))
+    failed = run_doit(host)
+    assert failed.code != 0
+    assert "assets/level/asset.json: inputs.0: input 'level.json' does not exist" in (
+        failed.out + failed.err
+    )
+    assert "Traceback" not in failed.err
+    assert not (game / "build/game.pack").exists()
+
+
+def test_a_generated_input_outside_the_workspace_is_one_error(host: Path) -> None:
+    (host / "dodo.py").write_text(
+        GENERATED_BY_TARGET.replace("LEVEL]", '"elsewhere.json"]'), encoding="utf-8"
+    )
+    listed = run_doit(host, "list")
+    assert listed.code == 3
+    assert listed.err == (
+        "ERROR: packer [game]: elsewhere.json: a generated input must be inside the workspace\n"
+    )
+    assert "Traceback" not in listed.err

@@ -17,11 +17,13 @@ import posixpath
 import stat
 from collections.abc import Sequence
 
-from packer.errors import InputError, PackerError
+from packer.errors import InputError, MissingInputError, PackerError
 from packer.model import path_problem
 from packer.scan.declaration import Declaration
 from packer.scan.walk import real_rel
 from packer.statcache import FileStat
+
+DOES_NOT_EXIST = "does not exist"
 
 
 def resolve_input(folder: str, name: str) -> str | None:
@@ -102,10 +104,11 @@ class InputChecker:
             if rel is None:
                 continue  # reported with the declaration
             found = self._stat(d.path, name, rel)
-            if isinstance(found, str):
-                problems.append(
-                    InputError(f"input {name!r} {found}", display, field=f"inputs.{index}")
-                )
+            field = f"inputs.{index}"
+            if found == DOES_NOT_EXIST:
+                problems.append(MissingInputError(f"input {name!r} {found}", display, field, rel))
+            elif isinstance(found, str):
+                problems.append(InputError(f"input {name!r} {found}", display, field=field))
             else:
                 self.stats[rel] = found
 
@@ -122,7 +125,7 @@ class InputChecker:
                 st = os.stat(self.base + rel)
         except OSError as err:
             missing = err.errno in (errno.ENOENT, errno.ENOTDIR)
-            return "does not exist" if missing else f"cannot be read: {err.strerror}"
+            return DOES_NOT_EXIST if missing else f"cannot be read: {err.strerror}"
         if not stat.S_ISREG(st.st_mode):
             return "is not a file"
         return FileStat.of(st)
