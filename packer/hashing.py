@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from json.encoder import encode_basestring
 from typing import BinaryIO
 
 import xxhash
@@ -36,9 +37,12 @@ def hash_stream(handle: BinaryIO) -> str:
 def hash_parts(parts: Iterable[str]) -> str:
     """One digest over an ordered sequence of strings, unambiguous whatever the strings hold.
 
-    The parts are encoded as a JSON array (quoting makes boundaries unambiguous) in one C call.
+    The parts are encoded as a JSON array (quoting makes boundaries unambiguous): exactly the
+    text of ``json.dumps([FINGERPRINT_VERSION, *parts], ensure_ascii=False)``, joined from the C
+    string encoder's output, which spares ``json.dumps``'s per-call set-up (a fifth of a no-op
+    build's plan at 10,000 assets). A part that is not a string is a TypeError.
     """
-    data = json.dumps([FINGERPRINT_VERSION, *parts], ensure_ascii=False)
+    data = "[" + ", ".join([str(FINGERPRINT_VERSION), *map(encode_basestring, parts)]) + "]"
     return xxhash.xxh3_128_hexdigest(data.encode("utf-8"))
 
 

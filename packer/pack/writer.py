@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, BinaryIO
 
@@ -96,9 +96,9 @@ def _damaged(entry: PackEntry) -> PackError:
     )
 
 
-def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> IndexEntry:
-    """Append the data of the entry's artifact to ``out`` in chunks, refusing an artifact whose
-    data does not match its recorded checksum; the entry's place has offset 0."""
+def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview, offset: int) -> IndexEntry:
+    """Append the data of the entry's artifact to ``out`` (at ``offset``) in chunks, refusing an
+    artifact whose data does not match its recorded checksum."""
     hasher = xxhash.xxh3_128()
     size = 0
     with _open_source(entry) as source:
@@ -118,13 +118,13 @@ def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview) -> IndexEn
         raise _damaged(entry)
     digest = hasher.hexdigest()
     return IndexEntry(
-        entry.asset_id, entry.asset_name, entry.kind, 0, size, digest, CODEC_NONE, size
+        entry.asset_id, entry.asset_name, entry.kind, offset, size, digest, CODEC_NONE, size
     )
 
 
-def _compress_source(entry: PackEntry, out: BinaryIO, compressor: Any) -> IndexEntry:
-    """Append the entry's data compressed to ``out``, or as it is when compressing does not
-    shrink it, refusing a damaged artifact; the entry's place has offset 0."""
+def _compress_source(entry: PackEntry, out: BinaryIO, compressor: Any, offset: int) -> IndexEntry:
+    """Append the entry's data compressed to ``out`` (at ``offset``), or as it is when
+    compressing does not shrink it, refusing a damaged artifact."""
     with _open_source(entry) as source:
         try:
             recorded, data = source.read(ARTIFACT_HEADER_SIZE), source.read()
@@ -137,7 +137,7 @@ def _compress_source(entry: PackEntry, out: BinaryIO, compressor: Any) -> IndexE
     out.write(stored)
     digest = xxhash.xxh3_128_hexdigest(stored)
     return IndexEntry(
-        entry.asset_id, entry.asset_name, entry.kind, 0, len(stored), digest, codec, len(data)
+        entry.asset_id, entry.asset_name, entry.kind, offset, len(stored), digest, codec, len(data)
     )
 
 
@@ -157,10 +157,10 @@ def _write_pack_file(
     position = HEADER_SIZE
     for entry in ordered:
         if compressor is None:
-            record = _copy_source(entry, out, buffer)
+            record = _copy_source(entry, out, buffer, position)
         else:
-            record = _compress_source(entry, out, compressor)
-        placed.append(replace(record, offset=position))
+            record = _compress_source(entry, out, compressor, position)
+        placed.append(record)
         end = position + record.size
         position = aligned(end)
         out.write(bytes(position - end))
