@@ -26,8 +26,8 @@ What is not translation lives where it belongs: keys and their completion in ``p
 the ``packer build`` shortcut's record in ``packer.shortcut``, the load phase's collector
 pause in ``packer.gcpause``.
 Imports: doit, packer.api, packer.plan, packer.build, packer.keys, packer.pack, packer.shortcut,
-packer.gcpause, packer.workspace, packer.doitdb, packer.lane, packer.errors, packer.snapshot,
-packer.scan, packer.model.
+packer.gcpause, packer.workspace, packer.doitdb, packer.doittask, packer.lane, packer.errors,
+packer.snapshot, packer.scan, packer.model.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from doit.task import Task
 from packer import api
 from packer.build import AssetJob, build_asset
 from packer.doitdb import BACKEND
+from packer.doittask import new_task
 from packer.errors import InputError, MissingInputError, PackerError, shown
 from packer.gcpause import collector_paused
 from packer.keys import completed, recorded_dep_digests
@@ -378,10 +379,6 @@ class PackerTasks:
     def manifest_path(self) -> str:
         return self._spell(self.ws.manifest_path)
 
-    def _artifact(self, asset_id: str) -> str:
-        """Absolute path of an asset's artifact (what actions read and write)."""
-        return self.ws.artifact_path(asset_id)
-
     @property
     def _artifact_prefix(self) -> str:
         """Spelled folder of the artifacts, ending in a separator (joined once, not per task)."""
@@ -445,36 +442,43 @@ class PackerTasks:
         names: list[str] = []
         spelled_prefix = self._artifact_prefix
         late_decls: list[Declaration] = []
+        artifact_prefix = os.path.join(ws.artifacts_dir, "")
+        task_prefix = f"{self.prefix}asset:"
         for t in plan.tasks:
-            artifact = self._artifact(t.asset_id)
-            deps = tuple(self._artifact(dep_id) for dep_id in t.dep_ids)
-            job = AssetJob(ws.root, t, artifact, deps, cache_dir, self._fetched.get(t.asset_id))
-            name = f"{self.prefix}asset:{t.asset_id}"
+            asset_id, decl = t.asset_id, t.decl
+            artifact = f"{artifact_prefix}{asset_id}.bin"
+            deps = tuple(f"{artifact_prefix}{dep_id}.bin" for dep_id in t.dep_ids)
+            job = AssetJob(ws.root, t, artifact, deps, cache_dir, self._fetched.get(asset_id))
+            name = task_prefix + asset_id
             names.append(name)
-            entries.append(PackEntry(t.asset_id, t.asset_name, t.kind, artifact))
-            action: tuple[Any, list[Any]] = (_run_asset, [job])
-            uptodate: KeyUnchanged = KeyUnchanged(t.task_key, deps, t)
-            file_dep: list[str] = []
-            if t.asset_id in plan.late:
-                # Reads generated inputs: a file_dep on each, which doit links to the task that
-                # has it as a target, and the key made when doit checks the task.
-                generated = tuple(
-                    dict.fromkeys(r for r in t.decl.inputs if r in self._generated_spelled)
+            entries.append(PackEntry(asset_id, decl.asset_name, decl.kind, artifact))
+            targets = [f"{spelled_prefix}{asset_id}.bin"]
+            task_dep = [task_prefix + dep_id for dep_id in t.dep_ids]
+            doc = shown(f"{decl.asset_name} ({decl.kind}, {decl.path})")
+            if asset_id not in plan.late:
+                yield new_task(
+                    name,
+                    [(_run_asset, [job])],
+                    targets=targets,
+                    task_dep=task_dep,
+                    uptodate=KeyUnchanged(t.task_key, deps, t),
+                    doc=doc,
                 )
-                file_dep = [self._generated_spelled[rel] for rel in generated]
-                late = _LateAsset(job, generated)
-                action, uptodate = (_run_late_asset, [late]), LateKeyUnchanged(late, deps)
-                late_decls.append(t.decl)
-            # Task objects rather than dicts: doit's dict_to_task doubles the cost of loading.
+                continue
+            # Reads generated inputs: a file_dep on each, which doit links to the task that has
+            # it as a target, and the key made when doit checks the task.
+            generated = tuple(dict.fromkeys(r for r in decl.inputs if r in self._generated_spelled))
+            late = _LateAsset(job, generated)
+            late_decls.append(decl)
             yield Task(
                 name,
-                [action],
-                file_dep=file_dep,
-                targets=[f"{spelled_prefix}{t.asset_id}.bin"],
-                task_dep=[f"{self.prefix}asset:{dep_id}" for dep_id in t.dep_ids],
-                uptodate=[uptodate],
+                [(_run_late_asset, [late])],
+                file_dep=[self._generated_spelled[rel] for rel in generated],
+                targets=targets,
+                task_dep=task_dep,
+                uptodate=[LateKeyUnchanged(late, deps)],
                 clean=True,
-                doc=shown(f"{t.asset_name} ({t.kind}, {t.path})"),
+                doc=doc,
             )
         paths = [ws.pack_path, ws.manifest_path]
         pack_action: tuple[Any, list[Any]] = (
@@ -489,13 +493,12 @@ class PackerTasks:
             )
             pack_action = (_run_late_pack, [late_pack, *paths, entries])
             pack_uptodate = LateKeyUnchanged(late_pack)
-        yield Task(
+        yield new_task(
             f"{self.prefix}pack",
             [pack_action],
             targets=[self.pack_path, self.manifest_path],
             task_dep=names,
-            uptodate=[pack_uptodate],
-            clean=True,
+            uptodate=pack_uptodate,
             doc=f"write {os.path.basename(ws.pack_path)} and its manifest",
         )
 
