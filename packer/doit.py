@@ -65,7 +65,7 @@ from packer.shards import shard_tasks, with_deps
 from packer.shortcut import nothing_changed, record_build
 from packer.snapshot import Snapshot, hash_generated, with_generated_inputs
 from packer.why import KEY_VALUE, PARTS_VALUE, key_parts, reasons
-from packer.workspace import Workspace, open_workspace
+from packer.workspace import PACK_RECORD, Workspace, open_workspace
 
 if TYPE_CHECKING:
     from packer.cache.remote import RemoteCache
@@ -119,10 +119,11 @@ def _run_pack(
     snapshot: str,
     entries: Sequence[PackEntry],
     codec: ZstdCodec | None,
+    reuse_record: str,
 ) -> TaskFailed | None:
     try:
         os.makedirs(os.path.dirname(pack_path), exist_ok=True)
-        write_pack(pack_path, manifest_path, snapshot, entries, codec)
+        write_pack(pack_path, manifest_path, snapshot, entries, codec, reuse_record=reuse_record)
     except (PackerError, OSError) as err:
         return TaskFailed(str(_failure(err, root)))
     return None
@@ -283,7 +284,11 @@ def _run_late_asset(late: _LateAsset) -> TaskFailed | dict[str, Any]:
 
 
 def _run_late_pack(
-    late: _LatePack, pack_path: str, manifest_path: str, entries: Sequence[PackEntry]
+    late: _LatePack,
+    pack_path: str,
+    manifest_path: str,
+    entries: Sequence[PackEntry],
+    reuse_record: str,
 ) -> TaskFailed | dict[str, Any]:
     """``_run_pack`` for a workspace with late assets, returning the pack key as well."""
     try:
@@ -291,7 +296,13 @@ def _run_late_pack(
     except (PackerError, OSError) as err:
         return TaskFailed(str(_failure(err, late.root)))
     failed = _run_pack(
-        late.root, pack_path, manifest_path, plan.snapshot_fingerprint, entries, plan.pack_codec
+        late.root,
+        pack_path,
+        manifest_path,
+        plan.snapshot_fingerprint,
+        entries,
+        plan.pack_codec,
+        reuse_record,
     )
     return failed or {KEY_VALUE: plan.pack_key}
 
@@ -481,9 +492,10 @@ class PackerTasks:
                 doc=doc,
             )
         paths = [ws.pack_path, ws.manifest_path]
+        reuse_record = ws.state_path(PACK_RECORD)
         pack_action: tuple[Any, list[Any]] = (
             _run_pack,
-            [ws.root, *paths, plan.snapshot_fingerprint, entries, plan.pack_codec],
+            [ws.root, *paths, plan.snapshot_fingerprint, entries, plan.pack_codec, reuse_record],
         )
         pack_uptodate: KeyUnchanged = KeyUnchanged(plan.pack_key)
         if late_decls and self._snapshot is not None:
@@ -491,7 +503,7 @@ class PackerTasks:
             late_pack = _LatePack(
                 ws.root, self._snapshot, ws.config.pack, tuple(late_decls), generated_all
             )
-            pack_action = (_run_late_pack, [late_pack, *paths, entries])
+            pack_action = (_run_late_pack, [late_pack, *paths, entries, reuse_record])
             pack_uptodate = LateKeyUnchanged(late_pack)
         yield new_task(
             f"{self.prefix}pack",

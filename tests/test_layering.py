@@ -157,6 +157,7 @@ ALLOWED: dict[str, set[str]] = {
         "packer.jsontext",
         "packer.pack.format",
     },
+    "packer.pack.reuse": {"packer.fsutil", "packer.statcache"},
     "packer.pack.writer": {
         "packer.artifact",
         "packer.errors",
@@ -165,6 +166,8 @@ ALLOWED: dict[str, set[str]] = {
         "packer.pack.commit",
         "packer.pack.format",
         "packer.pack.manifest",
+        "packer.pack.reuse",
+        "packer.statcache",
     },
     "packer.pack.verify": {
         "packer.errors",
@@ -204,6 +207,7 @@ ALLOWED: dict[str, set[str]] = {
     # doit's record: the build lock that guards it, the backend that stores it.
     # doit imports every doit.BACKEND entry point when it starts, in every project: keep it light.
     "packer.doitdb": {"packer.errors", "packer.fsutil"},
+    "packer.doittask": set(),
     # The edit loop: why a task is not up to date (its key's parts against doit's record), and
     # packer build's reporter.
     "packer.why": {
@@ -264,6 +268,7 @@ ALLOWED: dict[str, set[str]] = {
         "packer.model",
         "packer.shards",
         "packer.doitdb",
+        "packer.doittask",
         "packer.errors",
         "packer.gcpause",
         "packer.keys",

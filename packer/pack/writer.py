@@ -41,6 +41,15 @@ from packer.pack.format import (
     id_key,
 )
 from packer.pack.manifest import manifest_chunks
+from packer.pack.reuse import (
+    PackRecord,
+    PreviousPack,
+    Reused,
+    StaleRecord,
+    layout_name,
+    previous_pack,
+)
+from packer.statcache import FileStat
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +105,16 @@ def _damaged(entry: PackEntry) -> PackError:
     )
 
 
-def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview, offset: int) -> IndexEntry:
+def _copy_source(
+    entry: PackEntry, out: BinaryIO, buffer: memoryview, offset: int
+) -> tuple[IndexEntry, FileStat]:
     """Append the data of the entry's artifact to ``out`` (at ``offset``) in chunks, refusing an
-    artifact whose data does not match its recorded checksum."""
+    artifact whose data does not match its recorded checksum; with the artifact's stat key
+    as it was before its data was read."""
     hasher = xxhash.xxh3_128()
     size = 0
     with _open_source(entry) as source:
+        source_stat = FileStat.of(os.fstat(source.fileno()))
         recorded = source.read(ARTIFACT_HEADER_SIZE)
         while True:
             try:
@@ -117,15 +130,20 @@ def _copy_source(entry: PackEntry, out: BinaryIO, buffer: memoryview, offset: in
     if hasher.digest() != recorded:
         raise _damaged(entry)
     digest = hasher.hexdigest()
-    return IndexEntry(
+    record = IndexEntry(
         entry.asset_id, entry.asset_name, entry.kind, offset, size, digest, CODEC_NONE, size
     )
+    return record, source_stat
 
 
-def _compress_source(entry: PackEntry, out: BinaryIO, compressor: Any, offset: int) -> IndexEntry:
+def _compress_source(
+    entry: PackEntry, out: BinaryIO, compressor: Any, offset: int
+) -> tuple[IndexEntry, FileStat]:
     """Append the entry's data compressed to ``out`` (at ``offset``), or as it is when
-    compressing does not shrink it, refusing a damaged artifact."""
+    compressing does not shrink it, refusing a damaged artifact; with the artifact's stat key
+    as it was before its data was read."""
     with _open_source(entry) as source:
+        source_stat = FileStat.of(os.fstat(source.fileno()))
         try:
             recorded, data = source.read(ARTIFACT_HEADER_SIZE), source.read()
         except OSError as err:
@@ -136,9 +154,10 @@ def _compress_source(entry: PackEntry, out: BinaryIO, compressor: Any, offset: i
     stored, codec = (packed, CODEC_ZSTD) if len(packed) < len(data) else (data, CODEC_NONE)
     out.write(stored)
     digest = xxhash.xxh3_128_hexdigest(stored)
-    return IndexEntry(
+    record = IndexEntry(
         entry.asset_id, entry.asset_name, entry.kind, offset, len(stored), digest, codec, len(data)
     )
+    return record, source_stat
 
 
 def _format_of(codec: ZstdCodec | None) -> int:
@@ -146,24 +165,63 @@ def _format_of(codec: ZstdCodec | None) -> int:
 
 
 def _write_pack_file(
-    out: BinaryIO, pack_path: str, ordered: Sequence[PackEntry], codec: ZstdCodec | None
+    out: BinaryIO,
+    pack_path: str,
+    ordered: Sequence[PackEntry],
+    codec: ZstdCodec | None,
+    previous: PreviousPack | None,
+    packed: PackRecord,
 ) -> list[IndexEntry]:
-    """Stream blobs, then the index, then patch the header (``out`` is a temp file)."""
+    """Stream blobs, then the index, then patch the header (``out`` is a temp file). Runs of
+    entries that ``previous`` holds unchanged are copied from there (``packer.pack.reuse``);
+    each entry is noted in ``packed``."""
     placed: list[IndexEntry] = []
     buffer = memoryview(bytearray(MIB))
     compressor = None if codec is None else codec.compressor(pack_path)
     version = _format_of(codec)
     out.write(bytes(HEADER_SIZE))  # placeholder: counts and the index checksum come last
     position = HEADER_SIZE
+    run = _Run(out, previous) if previous is not None else None
     for entry in ordered:
-        if compressor is None:
-            record = _copy_source(entry, out, buffer, position)
+        reused = None if previous is None else previous.find(entry.asset_id, entry.source)
+        if reused is not None and run is not None:
+            run.add(position, reused)
+            record = IndexEntry(
+                entry.asset_id,
+                entry.asset_name,
+                entry.kind,
+                position,
+                reused.size,
+                reused.xxh3_128,
+                reused.codec,
+                reused.raw_size,
+            )
+            source_stat = reused.source_stat
+            packed.reused += 1
+            position = aligned(position + reused.size)  # the run copies the gap with the entry
         else:
-            record = _compress_source(entry, out, compressor, position)
+            if run is not None:
+                run.flush()
+            if compressor is None:
+                record, source_stat = _copy_source(entry, out, buffer, position)
+            else:
+                record, source_stat = _compress_source(entry, out, compressor, position)
+            end = position + record.size
+            position = aligned(end)
+            out.write(bytes(position - end))
         placed.append(record)
-        end = position + record.size
-        position = aligned(end)
-        out.write(bytes(position - end))
+        packed.add(
+            entry.asset_id,
+            entry.source,
+            source_stat,
+            record.offset,
+            record.size,
+            record.xxh3_128,
+            record.codec,
+            record.raw_size,
+        )
+    if run is not None:
+        run.flush()
     index_hasher = xxhash.xxh3_128()
     index_size = 0
     for record in placed:
@@ -175,6 +233,34 @@ def _write_pack_file(
     header = Header(len(placed), position, index_size, index_hasher.digest(), version)
     out.write(encode_header(header))
     return placed
+
+
+class _Run:
+    """Consecutive reused entries that sit in the previous pack as they will in the new one
+    (the same gaps between them), copied from it in one call when the run ends."""
+
+    def __init__(self, out: BinaryIO, previous: PreviousPack) -> None:
+        self._out = out
+        self._previous = previous
+        self._entries: list[tuple[int, Reused]] = []
+        self._start = self._end = self._at = 0
+
+    def add(self, position: int, reused: Reused) -> None:
+        """Add the entry that goes at ``position`` (the end of the run so far, aligned)."""
+        if self._entries and reused.offset - self._start != position - self._at:
+            self.flush()
+        if not self._entries:
+            self._start, self._at = reused.offset, position
+        self._entries.append((position, reused))
+        self._end = aligned(reused.offset + reused.size)
+
+    def flush(self) -> None:
+        if not self._entries:
+            return
+        self._out.flush()
+        self._previous.copy(self._start, self._end, self._out.fileno(), self._at, self._entries)
+        self._out.seek(self._at + self._end - self._start)
+        self._entries = []
 
 
 @contextmanager
@@ -216,11 +302,19 @@ def write_pack(
     snapshot: str,
     entries: Sequence[PackEntry],
     codec: ZstdCodec | None = None,
-) -> None:
-    """Write the pack and its manifest from entries whose bytes live in files.
+    *,
+    reuse_record: str | None = None,
+) -> int:
+    """Write the pack and its manifest from entries whose bytes live in files; return how many
+    entries were copied from the previous pack (``reuse_record``).
 
     Without ``codec`` the pack is format 1; with it, format 2: each entry compressed with
     ``codec``, or stored as it is when that would not shrink it.
+
+    With ``reuse_record`` (a file of the caller's, beside its other caches), an entry whose
+    source is as it was when the previous pack was written is copied from that pack, checked
+    against its checksum, instead of being read and compressed again
+    (``packer.pack.reuse``); the record is then replaced with the new pack's.
 
     Entries may come in any order; they are sorted by ``asset_id``. Blobs are streamed in
     fixed-size chunks, so memory does not grow with the pack (compressed, it holds one entry at
@@ -236,14 +330,29 @@ def write_pack(
     if os.path.abspath(manifest_path) == os.path.abspath(pack_path):
         raise PackError("the manifest path is the pack path", manifest_path)
     ordered = _sorted_entries(pack_path, entries)
+    version = _format_of(codec)
+    layout = layout_name(version, None if codec is None else codec.fingerprint(pack_path))
+    packed = PackRecord()
     try:
         recover_outputs(pack_path, manifest_path)
         with _staged_files([pack_path, manifest_path]) as staged:
             (pack_temp, pack_out), (manifest_temp, manifest_out) = staged
-            placed = _write_pack_file(pack_out, pack_path, ordered, codec)
-            version = _format_of(codec)
+            with previous_pack(reuse_record, pack_path, layout) as previous:
+                try:
+                    placed = _write_pack_file(pack_out, pack_path, ordered, codec, previous, packed)
+                except StaleRecord:  # the previous pack is not as recorded: reuse nothing
+                    pack_out.seek(0)
+                    pack_out.truncate()
+                    packed = PackRecord()
+                    placed = _write_pack_file(pack_out, pack_path, ordered, codec, None, packed)
             for chunk in manifest_chunks(os.path.basename(pack_path), snapshot, placed, version):
                 manifest_out.write(chunk)
         commit_files(pack_path, [(pack_path, pack_temp), (manifest_path, manifest_temp)])
     except OSError as err:
         raise PackError(f"cannot write the pack: {err.strerror or err}", pack_path) from err
+    if reuse_record is not None:
+        # A cache: failing to save it (a full disk) costs the next pack a read of every
+        # artifact, never this build.
+        with contextlib.suppress(OSError):
+            packed.save(reuse_record, layout)
+    return packed.reused
