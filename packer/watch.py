@@ -187,7 +187,12 @@ def _what_changed(changed: Sequence[str]) -> str:
 def watch(ws: Workspace, *, frozen: bool, json_lines: bool, out: TextIO | None = None) -> int:
     """Build ``ws``, then rebuild after every change that can change the build, until SIGINT or
     SIGTERM (exit 0)."""
-    from watchfiles import watch as watch_changes
+    try:
+        from watchfiles import watch as watch_changes
+    except ImportError:
+        raise PackerError(
+            "packer watch needs watchfiles; install it with: pip install 'packer[watch]'"
+        ) from None
 
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -199,3 +199,18 @@ def test_sigterm_during_a_rebuild_exits_0_with_a_pack_that_verifies(
     assert verified.code == 0, verified.err
     assert verified.out.startswith("ok: build/game.pack: 20 entries")
     assert not [p for p in os.listdir(root / "build") if ".tmp-" in p]
+
+
+def test_without_watchfiles_it_is_one_error_line(workspace: Path) -> None:
+    blocked = "import sys; sys.modules['watchfiles'] = None; from packer.cli import entrypoint; "
+    done = subprocess.run(
+        [sys.executable, "-c", blocked + "entrypoint()", "watch"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "error: .: packer watch needs watchfiles; install it with: pip install 'packer[watch]'\n"
+    )
