@@ -9,11 +9,13 @@ Imports: stdlib, xxhash, packer.fsutil.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
 import xxhash
 
-from packer.fsutil import open_regular, write_disposable
+from packer.fsutil import open_regular, temp_prefix, write_disposable
 
 HEADER_SIZE = 16
 """The xxh3_128 digest of the data, big-endian (its hex form is the manifest's ``xxh3_128``)."""
@@ -41,6 +43,28 @@ def read_checked_artifact(path: str) -> tuple[str, bytes] | None:
     if len(header) < HEADER_SIZE or header != xxhash.xxh3_128_digest(data):
         return None
     return header.hex(), data
+
+
+def link_artifact(source: str, target: str) -> bool:
+    """Make ``target`` another name of the artifact ``source`` (replacing it atomically); False
+    if the file system cannot link. How an output cache entry and an asset's artifact share one
+    file."""
+    if os.path.exists(target) and os.path.samefile(source, target):
+        return True
+    folder = os.path.dirname(target)
+    temp = os.path.join(folder, f"{temp_prefix(target)}{os.getpid()}-{threading.get_ident()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        os.link(source, temp)
+    except OSError:
+        return False
+    try:
+        os.replace(temp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)  # a second name of a good file: never leave it behind
+        raise
+    return True
 
 
 def artifact_digest(path: str) -> str:

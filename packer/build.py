@@ -13,17 +13,15 @@ packer.errors.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from dataclasses import dataclass
 from functools import cache
 
 from pydantic import ValidationError
 
-from packer.artifact import read_artifact, read_checked_artifact, write_artifact
+from packer.artifact import link_artifact, read_artifact, read_checked_artifact, write_artifact
 from packer.errors import InputError, KindError, PackerError
-from packer.fsutil import open_regular, temp_prefix
+from packer.fsutil import open_regular
 from packer.hashing import hash_bytes
 from packer.keys import completed
 from packer.kinds.base import Kind, KindContext
@@ -55,27 +53,6 @@ def _kinds_of_this_process() -> dict[str, Kind]:
     # Kinds are code: loading entry points once per worker process is enough, and spares a
     # metadata scan per asset in a clean build.
     return dict(load_kinds())
-
-
-def _link(source: str, target: str) -> bool:
-    """Make ``target`` another name of ``source`` (replacing it atomically); False if the file
-    system cannot link."""
-    if os.path.exists(target) and os.path.samefile(source, target):
-        return True
-    folder = os.path.dirname(target)
-    temp = os.path.join(folder, f"{temp_prefix(target)}{os.getpid()}-{threading.get_ident()}")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        os.link(source, temp)
-    except OSError:
-        return False
-    try:
-        os.replace(temp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)  # a second name of a good file: never leave it behind
-        raise
-    return True
 
 
 def read_checked_input(root: str, rel: str, expected: str) -> bytes:
@@ -113,7 +90,7 @@ def build_asset(job: AssetJob) -> bool:
     cached = cached_output_path(job.cache_dir, completed(task.output_key, digests))
     output = read_artifact(cached)
     if output is not None:
-        if not _link(cached, job.artifact):
+        if not link_artifact(cached, job.artifact):
             write_artifact(job.artifact, output)
         return False
     kind = get_kind(_kinds_of_this_process(), decl.kind, decl.asset_file)
@@ -133,6 +110,6 @@ def build_asset(job: AssetJob) -> bool:
             err.path = decl.asset_file
         raise
     write_artifact(job.artifact, output)
-    if not _link(job.artifact, cached):
+    if not link_artifact(job.artifact, cached):
         write_artifact(cached, output)
     return True

@@ -32,6 +32,7 @@ packer.snapshot, packer.scan, packer.model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -50,7 +51,7 @@ from doit.task import Task
 
 from packer import api
 from packer.build import AssetJob, build_asset
-from packer.doitdb import BACKEND
+from packer.doitdb import BACKEND, save_values
 from packer.doittask import new_task
 from packer.errors import InputError, MissingInputError, PackerError, shown
 from packer.gcpause import collector_paused
@@ -129,6 +130,16 @@ def _run_pack(
     return None
 
 
+def _success_values(
+    key: str, asset: AssetTask | None, dep_digests: Sequence[str]
+) -> dict[str, str]:
+    """What doit saves for a task after its success: its completed key and, for an asset, the
+    key's parts (``packer.why``)."""
+    if asset is None:
+        return {KEY_VALUE: key}
+    return {KEY_VALUE: key, PARTS_VALUE: key_parts(asset, dep_digests)}
+
+
 class KeyUnchanged:
     """doit ``uptodate`` check: true while the task's key equals the key saved after its last
     success. For an asset with deps the key is completed (``keys.completed``) with the digests
@@ -175,9 +186,7 @@ class KeyUnchanged:
 
     def _saved(self) -> dict[str, str]:
         self._complete()  # the deps ran before this task: their artifacts are there now
-        if self.asset is None:
-            return {KEY_VALUE: self.key}
-        return {KEY_VALUE: self.key, PARTS_VALUE: key_parts(self.asset, self._dep_digests)}
+        return _success_values(self.key, self.asset, self._dep_digests)
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
         if not self._complete():
@@ -635,12 +644,12 @@ def build_workspace(
     The whole build holds the workspace's build lock, taken before the snapshot. A plain
     ``packer build`` (no doit arguments) whose plan matches the last successful one skips doit
     entirely. With a remote cache (docs/cache.md), the outputs the local cache lacks are
-    fetched before doit runs, and with ``write`` what this build's kinds made is uploaded
-    after. ``shard`` (K, N) runs only shard K's asset tasks (``packer.shards``; doit runs
-    their deps too) and no pack. ``json_summary`` ends stdout with the counts as one JSON
-    line. doit's exit codes map onto packer's: 0 stays 0 (as does the None that doit's
-    ``clean``, ``forget`` and ``ignore`` return on success), a usage error (3) becomes 2, any
-    failure 1.
+    fetched before doit runs (and their tasks recorded as done), and with ``write`` what this
+    build's kinds made is uploaded while the build goes on. ``shard`` (K, N) runs only shard
+    K's asset tasks (``packer.shards``; doit runs their deps too) and no pack.
+    ``json_summary`` ends stdout with the counts as one JSON line. doit's exit codes map onto
+    packer's: 0 stays 0 (as does the None that doit's ``clean``, ``forget`` and ``ignore``
+    return on success), a usage error (3) becomes 2, any failure 1.
     """
     started = time.monotonic()
     argv = list(argv)
@@ -661,7 +670,23 @@ def build_workspace(
             wanted = tuple(with_deps(plan.tasks, own))
             argv += [f"asset:{t.asset_id}" for t in own]
         remote = _remote_cache(ws) if _runs_tasks(argv) else None
-        fetched = {} if remote is None else remote.prefetch(wanted, ws.output_cache_dir)
+        fetched = {} if remote is None else remote.prefetch(wanted, ws)
+        by_id = {t.asset_id: t for t in plan.tasks}
+        if any(f.placed for f in fetched.values()):
+            # Fetched and in place, as the task would have left it: recorded as done, doit
+            # finds the task up to date, and a later build is a no-op.
+            save_values(
+                ws.doit_record_path,
+                {
+                    f"asset:{asset_id}": _success_values(
+                        completed(by_id[asset_id].task_key, f.dep_digests),
+                        by_id[asset_id],
+                        f.dep_digests,
+                    )
+                    for asset_id, f in fetched.items()
+                    if f.placed
+                },
+            )
         uploading = remote is not None and remote.write
         reporter = BuildReporter(
             out,
@@ -669,25 +694,29 @@ def build_workspace(
             started=started,
             live=out.isatty(),
             deferred=uploading,
+            fetched={f"asset:{asset_id}" for asset_id, f in fetched.items() if f.placed},
         )
-        namespace = {
-            "DOIT_CONFIG": {**doit_config(ws), "reporter": reporter},
-            "packer": PackerTasks(
-                ws.root, plan=plan, state_dir=ws.state_dir, out_dir=ws.out_dir, fetched=fetched
-            ),
-        }
-        if shard is not None and not wanted:
-            code = 0  # an empty shard: doit without task names would build everything
-            reporter.complete_run()
-        else:
-            code = DoitMain(ModuleTaskLoader(namespace)).run(argv) or 0
+        tasks = PackerTasks(
+            ws.root,
+            plan=plan,
+            state_dir=ws.state_dir,
+            out_dir=ws.out_dir,
+            fetched={asset_id: f.key for asset_id, f in fetched.items()},
+        )
+        namespace = {"DOIT_CONFIG": {**doit_config(ws), "reporter": reporter}, "packer": tasks}
+        with remote.uploading(ws) if uploading and remote else contextlib.nullcontext() as up:
+            if up is not None:
+                reporter.on_built = lambda name: up.submit(by_id[name.removeprefix("asset:")])
+            if shard is not None and not wanted:
+                code = 0  # an empty shard: doit without task names would build everything
+                reporter.complete_run()
+            else:
+                code = DoitMain(ModuleTaskLoader(namespace)).run(argv) or 0
+        if up is not None:
+            reporter.counts[UPLOADED] = up.written
+            reporter.write_summary()
         if code == 0 and not argv:
             record_build(ws, plan.pack_key)
-        if remote is not None and uploading:
-            built = set(reporter.built)
-            ran = [t for t in plan.tasks if f"asset:{t.asset_id}" in built]
-            reporter.counts[UPLOADED] = remote.upload(ws, ran)
-            reporter.write_summary()
     code = {0: 0, 3: 2}.get(code, 1)
     if json_summary:
         pack = ws.pack_path if code == 0 and reporter.pack_done else None

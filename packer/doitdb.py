@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-from doit.dependency import JsonDB
+from doit.dependency import JSONCodec, JsonDB
 
 from packer.errors import shown
 from packer.fsutil import atomic_write, open_regular, remove_stale_temps
 
+VALUES = "_values_:"
+"""Where doit keeps a task's saved values in its record (doit.dependency.Dependency)."""
 BACKEND = "packer-json"
 """The name doit knows ``RecordDB`` by (pyproject.toml: the ``doit.BACKEND`` entry points)."""
 
@@ -92,4 +95,14 @@ class RecordDB(JsonDB):  # type: ignore[misc]  # doit ships no type information
             self._changed = True
 
 
-__all__ = ["BACKEND", "RecordDB"]
+def save_values(path: str, values: Mapping[str, Mapping[str, Any]]) -> None:
+    """Record each task as having succeeded with these values, as doit's ``save_success`` does
+    for a task without file_dep (its values are all its up-to-date check reads). For tasks
+    whose outputs packer put in place without running them (fetched from a remote cache)."""
+    record = RecordDB(path, JSONCodec())
+    for task, task_values in values.items():
+        record.set(task, VALUES, dict(task_values))
+    record.dump()
+
+
+__all__ = ["BACKEND", "VALUES", "RecordDB", "save_values"]

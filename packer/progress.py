@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TextIO
 
 from doit.exceptions import TaskFailed, UnmetDependency
@@ -98,15 +98,19 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
         started: float,
         live: bool,
         deferred: bool = False,
+        fetched: Collection[str] = (),
     ) -> None:
         super().__init__(outstream, {})
         self.asset_names = asset_names
         self.started = started
         self.live = live
         self.deferred = deferred
+        self.fetched = fetched
+        """Asset tasks whose output the build fetched from the remote and recorded as done:
+        doit finds them up to date, and they count as ``cache_remote``."""
+        self.on_built: Callable[[str], None] | None = None
+        """Called with an asset task's name as soon as its kind has run (to upload it)."""
         self.counts: Counter[str] = Counter()
-        self.built: list[str] = []
-        """Names of the asset tasks whose kind ran (what a remote may be sent)."""
         self.pack_done = False
         """The pack task succeeded or was up to date."""
         self.errors: list[str] = []
@@ -132,14 +136,14 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
         if task.name in self.asset_names:
             outcome = task.values.get(OUTCOME, BUILT)
             self.counts[outcome] += 1
-            if outcome == BUILT:
-                self.built.append(task.name)
+            if outcome == BUILT and self.on_built is not None:
+                self.on_built(task.name)
         self.pack_done = self.pack_done or task.name == PACK_TASK
         self._finished()
 
     def skip_uptodate(self, task: Any) -> None:
         if task.name in self.asset_names:
-            self.counts[UP_TO_DATE] += 1
+            self.counts[CACHE_REMOTE if task.name in self.fetched else UP_TO_DATE] += 1
         self.pack_done = self.pack_done or task.name == PACK_TASK
         self._finished()
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import pack_bytes, run_packer
+from conftest import pack_bytes, run_doit, run_packer
 from remote_cache import (
     ASSETS,
     SECRET,
@@ -68,6 +68,9 @@ def test_a_warm_remote_serves_a_fresh_clone_without_running_a_kind(
     assert summary["uploaded"] == 0
     assert warnings(summary) == []
     assert pack_bytes(clone) == reference
+    # Fetched outputs are recorded as built: plain doit (no remote) finds everything up to date.
+    again_doit = run_doit(clone)
+    assert again_doit.code == 0 and again_doit.executed == ()
     # The human summary counts them too.
     again = fresh_clone(source, tmp_path / "again")
     done = run_packer("build", cwd=again, env=remote_env(remote, write=False))

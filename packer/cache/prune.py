@@ -60,7 +60,7 @@ def prune(ws: Workspace, *, dry_run: bool, warn: Callable[[str], None]) -> Prune
             "cache): run `packer build` first; nothing pruned",
             url,
         )
-    needed = {object_name(key) for key, _ in found.values()}
+    needed = {object_name(f.key) for f in found.values()}
     try:
         names = sorted(remote.store.names())
         doomed = tuple(name for name in names if name not in needed)

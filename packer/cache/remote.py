@@ -1,9 +1,11 @@
 """The remote cache in a build: fetch what the local cache lacks before doit runs, upload what
 this machine built after it. Never an authority, never a failure.
 
-``packer build`` with a remote (``packer.doit.run_doit``) calls ``prefetch`` in its own process,
-before doit runs any task, so that ``-n N`` workers find the fetched outputs in the local cache
-as if built there; and ``upload`` after doit, for the assets whose kind ran. Both run
+``packer build`` with a remote (``packer.doit.build_workspace``) calls ``prefetch`` in its own
+process before doit runs any task: each fetched output lands in the local cache and is linked as
+its asset's artifact, so that the build can record its task as done (doit then finds it up to
+date, and ``-n N`` workers never see it). With ``write``, it uploads each asset whose kind ran
+as soon as doit reports it (``uploading``), so uploads overlap the rest of the build. Both run
 ``TRANSFER_THREADS`` requests at once: thousands of small objects cost their latency in
 parallel, not in sequence.
 
@@ -21,11 +23,14 @@ packer.workspace, packer.model, packer.cache.entry, packer.cache.settings, packe
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from packer.artifact import artifact_digest, read_checked_artifact, write_artifact
+from packer.artifact import artifact_digest, link_artifact, read_checked_artifact, write_artifact
 from packer.cache.entry import BadEntry, decode_entry, encode_entry, object_name
 from packer.cache.settings import cache_settings, open_store
 from packer.cache.store import RemoteStore, RemoteUnavailable
@@ -67,9 +72,10 @@ class RemoteCache:
             self.failure = err
         self._warn(f"warning: remote cache unavailable ({err}): building without it")
 
-    def _fetch(self, key: str, cached: str) -> str | None:
-        """The output under ``key`` fetched into the local cache at ``cached``; its digest
-        (hex), or None when the remote has no good entry."""
+    def _fetch(self, key: str, cached: str, artifact: str | None) -> tuple[str, bool] | None:
+        """The output under ``key`` fetched into the local cache at ``cached`` and linked as
+        ``artifact`` when one is given: its digest (hex) and whether it was linked, or None when
+        the remote has no good entry."""
         if self._down:
             return None
         try:
@@ -86,37 +92,53 @@ class RemoteCache:
                 self._bad += 1
             return None
         write_artifact(cached, payload)
-        return digest.hex()
+        placed = False
+        if artifact is not None:
+            # Unlinked (a file system without hard links), the task runs and takes the output
+            # from the local cache instead.
+            with contextlib.suppress(OSError):
+                placed = link_artifact(cached, artifact)
+        return digest.hex(), placed
 
-    def resolve(self, tasks: Sequence[AssetTask], cache_dir: str) -> dict[str, tuple[str, bool]]:
-        """Fetch into the local cache (``cache_dir``) the outputs of ``tasks`` that it lacks;
-        ``tasks`` holds every dep of each of them. Returns asset_id -> (completed output key,
-        fetched from the remote) for every asset whose output either cache holds."""
-        digests: dict[str, str] = {}
-        """asset_id -> output digest, for assets whose output is in the local cache now."""
-        found: dict[str, tuple[str, bool]] = {}
+    def resolve(
+        self,
+        tasks: Sequence[AssetTask],
+        cache_dir: str,
+        artifact_path: Callable[[str], str] | None = None,
+    ) -> dict[str, Found]:
+        """Fetch into the local cache (``cache_dir``) the outputs of ``tasks`` that it lacks,
+        each linked as its asset's artifact (``artifact_path(asset_id)``) when that is given;
+        ``tasks`` holds every dep of each of them. Returns what either cache holds, by
+        asset_id."""
+        found: dict[str, Found] = {}
         waiting = list(tasks)
         with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
             while waiting and not self._down:
-                ready = [t for t in waiting if all(d in digests for d in t.dep_ids)]
+                ready = [t for t in waiting if all(d in found for d in t.dep_ids)]
                 if not ready:
                     break  # the rest wait on a dep that neither cache has: they build
                 ready_ids = {t.asset_id for t in ready}
                 waiting = [t for t in waiting if t.asset_id not in ready_ids]
-                missing: list[tuple[AssetTask, str, str]] = []
+                missing: list[tuple[AssetTask, str, tuple[str, ...], str]] = []
                 for t in ready:
-                    key = completed(t.output_key, [digests[d] for d in t.dep_ids])
+                    dep_digests = tuple(found[d].digest for d in t.dep_ids)
+                    key = completed(t.output_key, dep_digests)
                     cached = cached_output_path(cache_dir, key)
                     try:
-                        digests[t.asset_id] = artifact_digest(cached)
-                        found[t.asset_id] = (key, False)
+                        digest = artifact_digest(cached)
                     except OSError:
-                        missing.append((t, key, cached))
-                got = pool.map(lambda item: self._fetch(item[1], item[2]), missing)
-                for (t, key, _), digest in zip(missing, got, strict=True):
-                    if digest is not None:
-                        digests[t.asset_id] = digest
-                        found[t.asset_id] = (key, True)
+                        missing.append((t, key, dep_digests, cached))
+                    else:
+                        found[t.asset_id] = Found(key, digest, dep_digests, False, False)
+                got = pool.map(
+                    lambda item: self._fetch(
+                        item[1], item[3], artifact_path and artifact_path(item[0].asset_id)
+                    ),
+                    missing,
+                )
+                for (t, key, dep_digests, _), result in zip(missing, got, strict=True):
+                    if result is not None:
+                        found[t.asset_id] = Found(key, result[0], dep_digests, True, result[1])
         if self._bad:
             self._warn(
                 f"warning: remote cache {self.store.url}: {self._bad} entries failed "
@@ -125,10 +147,12 @@ class RemoteCache:
             self._bad = 0
         return found
 
-    def prefetch(self, tasks: Sequence[AssetTask], cache_dir: str) -> dict[str, str]:
-        """``resolve``, returning asset_id -> the completed output key fetched for it."""
-        found = self.resolve(tasks, cache_dir)
-        return {asset_id: key for asset_id, (key, fetched) in found.items() if fetched}
+    def prefetch(self, tasks: Sequence[AssetTask], ws: Workspace) -> dict[str, Found]:
+        """``resolve`` into the workspace's output cache, each output fetched from the remote
+        also linked as its asset's artifact, as its task would link it. Returns what was
+        fetched, by asset_id."""
+        found = self.resolve(tasks, ws.output_cache_dir, ws.artifact_path)
+        return {asset_id: f for asset_id, f in found.items() if f.fetched}
 
     def _upload(self, ws: Workspace, task: AssetTask) -> bool:
         if self._down:
@@ -145,11 +169,43 @@ class RemoteCache:
             self._unavailable(err)
             return False
 
-    def upload(self, ws: Workspace, built: Iterable[AssetTask]) -> int:
-        """Upload the outputs of ``built`` (assets whose kind ran in this build) that the remote
-        lacks; returns how many this call wrote."""
+    @contextmanager
+    def uploading(self, ws: Workspace) -> Iterator[Uploads]:
+        """Uploads that run while the build goes on: ``Uploads.submit`` each asset as its kind
+        finishes; the block ends once every upload has, and ``Uploads.written`` counts them."""
         with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-            return sum(pool.map(lambda t: self._upload(ws, t), built))
+            uploads = Uploads(lambda task: pool.submit(self._upload, ws, task))
+            yield uploads
+            uploads.written = sum(future.result() for future in uploads.pending)
+
+
+@dataclass(frozen=True)
+class Found:
+    """An asset's output as one of the caches holds it."""
+
+    key: str
+    """The completed output key."""
+    digest: str
+    """The xxh3_128 (hex) of the output."""
+    dep_digests: tuple[str, ...]
+    """The deps' output digests the key was completed with, in declared order."""
+    fetched: bool
+    """It came from the remote in this build (else the local cache had it)."""
+    placed: bool
+    """Fetched and linked as its asset's artifact."""
+
+
+class Uploads:
+    """The uploads of one build, started as its assets are built (``RemoteCache.uploading``)."""
+
+    def __init__(self, start: Callable[[AssetTask], Future[bool]]) -> None:
+        self._start = start
+        self.pending: list[Future[bool]] = []
+        self.written = 0
+        """How many objects the uploads wrote (known once the ``uploading`` block ended)."""
+
+    def submit(self, task: AssetTask) -> None:
+        self.pending.append(self._start(task))
 
 
 def open_remote(section: CacheSection, warn: Callable[[str], None]) -> RemoteCache | None:
@@ -161,4 +217,4 @@ def open_remote(section: CacheSection, warn: Callable[[str], None]) -> RemoteCac
     return RemoteCache(store, secret=settings.secret, write=settings.write, warn=warn)
 
 
-__all__ = ["TRANSFER_THREADS", "RemoteCache", "open_remote"]
+__all__ = ["TRANSFER_THREADS", "Found", "RemoteCache", "Uploads", "open_remote"]
