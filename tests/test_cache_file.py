@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -305,3 +307,29 @@ def test_prune_deletes_nothing_when_it_cannot_tell_what_is_needed(
     no_remote = run_packer("cache", "prune", cwd=fresh)
     assert no_remote.code == 1 and "no remote cache to prune" in no_remote.err
     assert objects(remote) == before
+
+
+def test_a_build_without_a_remote_never_imports_the_cache(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    clone = fresh_clone(source, tmp_path / "clone")
+    script = (
+        "import sys\n"
+        "from packer.cli import main\n"
+        "code = main(['build'])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('packer.cache'))\n"
+        "print('cache modules:', loaded)\n"
+        "raise SystemExit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=clone,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PACKER_CACHE")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "cache modules: []"
+    assert pack_bytes(clone) == reference

@@ -49,6 +49,9 @@ SCENARIOS = (
     "mv-one",
     "del-state",
     "watch",
+    "cache-upload",
+    "cache-fresh",
+    "cache-shards",
 )
 
 # Which tools each scenario runs. ninja and the floors only make sense for a clean build and a
@@ -66,6 +69,9 @@ DEFAULT_TOOLS: dict[str, tuple[str, ...]] = {
     "mv-one": ("packer-doit", "plain-doit"),
     "del-state": ("packer-doit", "plain-doit"),
     "watch": (WATCH_TOOL, "packer-build"),
+    "cache-upload": ("packer-build",),
+    "cache-fresh": ("packer-build",),
+    "cache-shards": ("packer-build",),
 }
 # Above this N, the references run only when named in --tools: every goal that needs them is at
 # N = 10,000, ninja's first build forks one process per asset, and plain doit's load time is
@@ -73,7 +79,12 @@ DEFAULT_TOOLS: dict[str, tuple[str, ...]] = {
 # checks `name not in task.task_dep` on a list for each of the N artifacts).
 REFERENCES = ("plain-doit", "ninja")
 REFERENCE_DEFAULT_MAX_N = 10_000
-FULL_BUILD_SCENARIOS = ("clean", "del-state")
+FULL_BUILD_SCENARIOS = ("clean", "del-state", "cache-upload", "cache-fresh")
+# The shared cache (docs/cache.md), on a file:// remote on the same disk: a clean build that
+# uploads into an empty remote, a fresh clone (no build/, no .packer/) served by a warm remote,
+# and three shards in sequence, each on a fresh clone, then an assembler.
+CACHE_SCENARIOS = ("cache-upload", "cache-fresh", "cache-shards")
+SHARDS = 3
 # Scenarios after which packer's cache must hold no new entry (no asset's kind ran).
 NO_REPROCESS_SCENARIOS = ("rename-one", "mv-one")
 # packer's stat cache ignores files changed less than 2 s before a scan (racily clean).
@@ -121,6 +132,8 @@ class Row:
     scenario: str
     tool: str
     samples: list[Sample] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Facts of the row beyond its times (the shards' assembly: same bytes, kinds run)."""
 
     def to_json(self) -> dict[str, Any]:
         times = [s.seconds for s in self.samples]
@@ -141,7 +154,7 @@ class Row:
         new_cache = [s.new_cache for s in self.samples if s.new_cache is not None]
         if new_cache:
             data["new_cache_entries"] = new_cache
-        return data
+        return {**data, **self.extra}
 
 
 class BenchError(Exception):
@@ -279,6 +292,9 @@ class SizeBench:
         self.stale = {"packer", "plain-doit", "ninja"}
         """Tools (by state they keep) whose last build may not match the workspace."""
         self.ninja = _ninja_binary()
+        self.remote = os.path.join(opts.bench_dir, f"remote-{n}")
+        """The file:// remote cache of the cache scenarios."""
+        self.remote_warm = False
         self.rows: list[Row] = []
         self.errors: list[str] = []
         self.facts: dict[str, Any] = {}
@@ -373,8 +389,16 @@ class SizeBench:
 
     # --- running ----------------------------------------------------------------------------------
 
+    def with_remote(self, argv: Sequence[str], *, write: bool) -> list[str]:
+        """``argv`` run with the bench's remote cache (through env(1): the launcher keeps one
+        environment for every run)."""
+        settings = [f"PACKER_CACHE_REMOTE=file://{self.remote}", f"PACKER_CACHE_WRITE={int(write)}"]
+        return ["env", *settings, *argv]
+
     def measure(self, tool: str, scenario: str) -> Sample:
         argv, cwd = self.argv(tool)
+        if scenario in CACHE_SCENARIOS:
+            argv = self.with_remote(argv, write=scenario == "cache-upload")
         cache_dir = os.path.join(self.ws, ".packer", "cache")
         count_cache = tool in PACKER_TOOLS and scenario not in FULL_BUILD_SCENARIOS
         before = _count_cache(cache_dir) if count_cache else 0
@@ -424,7 +448,17 @@ class SizeBench:
             self.stale.add(_state_key(tool))
         else:
             self.stale.update(("packer", "plain-doit", "ninja"))
-        if scenario == "clean":
+        if scenario in ("cache-upload", "cache-fresh"):
+            if scenario == "cache-upload" or not self.remote_warm:
+                _rm(self.remote)
+                os.makedirs(self.remote)
+            if scenario == "cache-fresh" and not self.remote_warm:
+                self._fresh_clone()
+                warm_up = self.with_remote(self.argv(tool)[0], write=True)
+                run_measured(warm_up, self.ws, self.log_dir)
+            self.remote_warm = True  # after the upload's run too
+            self._fresh_clone()
+        elif scenario == "clean":
             if tool in PACKER_TOOLS:
                 _rm(os.path.join(self.ws, "build"))
                 _rm(os.path.join(self.ws, ".packer"))
@@ -464,6 +498,58 @@ class SizeBench:
             if tool == "plain-doit":
                 self.write_plain()
 
+    def _fresh_clone(self) -> None:
+        """The workspace as a fresh clone has it: no build/, no .packer/."""
+        _rm(os.path.join(self.ws, "build"))
+        _rm(os.path.join(self.ws, ".packer"))
+
+    def run_shards(self) -> list[Row]:
+        """``packer build --shard K/3`` for K = 1, 2, 3 in sequence, each on a fresh clone and
+        writing to an empty remote, then an assembler's ``packer build`` on a fresh clone: one
+        sample each; the assembly row says whether its pack and manifest equal a one-machine
+        build's and how many kinds ran in all."""
+        py = sys.executable
+        build = [py, "-m", "packer", "build", "--json"]
+        self.settle()
+        run_measured(build, self.ws, self.log_dir)  # one machine, no remote: the reference
+        reference = self._pack_pair()
+        _rm(self.remote)
+        os.makedirs(self.remote)
+        self.remote_warm = False  # left with the shards' uploads, which cover every asset
+        self.stale.add("packer")
+        rows: list[Row] = []
+        processed = 0
+        for k in range(1, SHARDS + 1):
+            self._fresh_clone()
+            argv = self.with_remote([*build, "--shard", f"{k}/{SHARDS}"], write=True)
+            seconds, rss, stdout = run_measured(argv, self.ws, self.log_dir)
+            ran = int(json.loads(stdout.splitlines()[-1])["processed"])
+            processed += ran
+            rows.append(Row(self.n, "cache-shards", f"shard-{k}/{SHARDS}"))
+            rows[-1].samples.append(Sample(seconds, rss, ran, None))
+        self._fresh_clone()
+        assemble = self.with_remote(build, write=False)
+        seconds, rss, stdout = run_measured(assemble, self.ws, self.log_dir)
+        ran = int(json.loads(stdout.splitlines()[-1])["processed"])
+        assembly = Row(self.n, "cache-shards", "assemble")
+        assembly.samples.append(Sample(seconds, rss, ran, None))
+        assembly.extra = {
+            "same_bytes": self._pack_pair() == reference,
+            "kinds_run_in_shards": processed,
+            "assets": self.n,
+        }
+        self.stale.discard("packer")  # the assembled workspace is built and consistent
+        return [*rows, assembly]
+
+    def _pack_pair(self) -> tuple[bytes, bytes]:
+        out = os.path.join(self.ws, "build")
+        names = sorted(f for f in os.listdir(out) if f.endswith((".pack", ".manifest.json")))
+        pair = []
+        for name in names:
+            with open(os.path.join(out, name), "rb") as handle:
+                pair.append(handle.read())
+        return pair[0], pair[1]
+
     def _forget_plain(self) -> None:
         with os.scandir(self.plain) as entries:
             for entry in entries:
@@ -474,6 +560,8 @@ class SizeBench:
         runs = self.opts.runs_for(self.n, scenario)
         if scenario == "watch":
             return self.run_watch(tools, runs)
+        if scenario == "cache-shards":
+            return self.run_shards()
         if scenario not in FULL_BUILD_SCENARIOS:
             self.prepare(tools)
         else:
@@ -821,6 +909,30 @@ def compute_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
     ratio("watch_vs_build", n, WATCH_TOOL, (n, "watch", WATCH_TOOL), (n, "watch", "packer-build"),
           0.5, "watch: save to verified new pack / packer build after it")  # fmt: skip
+    ratio("cache_fresh_vs_clean", n, "packer-build", (n, "cache-fresh", "packer-build"),
+          (n, "clean", "packer-build"), 0.35,
+          "fresh clone from a warm file:// remote / clean build")  # fmt: skip
+    ratio("cache_upload_vs_clean", n, "packer-build", (n, "cache-upload", "packer-build"),
+          (n, "clean", "packer-build"), 1.3,
+          "clean build uploading to an empty remote / clean build")  # fmt: skip
+    assembly = _find(rows, n, "cache-shards", "assemble")
+    if assembly is not None:
+        exact = (
+            assembly["same_bytes"]
+            and assembly["kinds_run_in_shards"] == assembly["assets"]
+            and assembly["executed"] == [0]
+        )
+        goals.append(
+            {
+                "goal": "cache_shards_same_bytes",
+                "n": n,
+                "tool": "packer-build",
+                "text": f"{SHARDS} shards + assembly: same bytes, each kind run once, none after",
+                "value": int(exact),
+                "limit": 1,
+                "status": "PASS" if exact else "MISS",
+            }
+        )
     ratio("stretch_noop_vs_ninja", n, "packer-build", (n, "noop", "packer-build"),
           (n, "noop", "ninja"), 3.0, "stretch: packer build no-op / ninja no-op")  # fmt: skip
     return goals
