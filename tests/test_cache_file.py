@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import pack_bytes, run_doit, run_packer
+from conftest import pack_bytes, run_doit, run_packer, text_asset
 from remote_cache import (
     ASSETS,
     SECRET,
@@ -333,3 +333,22 @@ def test_a_build_without_a_remote_never_imports_the_cache(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "cache modules: []"
     assert pack_bytes(clone) == reference
+
+
+def test_assets_with_equal_outputs_share_one_entry(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    assert run_packer("init", str(source), "--name", "game").code == 0
+    for name in ("twin/a", "twin/b", "twin/c"):
+        text_asset(source, f"assets/{name}", name, "the same bytes\n")
+    assert run_packer("sync", cwd=source).code == 0
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    writer = fresh_clone(source, tmp_path / "writer")
+    first = build_json(writer, env=remote_env(remote, write=True))
+    # One output key: the kind runs once, the local cache serves the twins, one object.
+    assert (first["processed"], first["cache_local"], first["uploaded"]) == (1, 2, 1)
+    assert len(objects(remote)) == 1
+    clone = fresh_clone(source, tmp_path / "clone")
+    summary = build_json(clone, env=remote_env(remote, write=False))
+    assert summary["processed"] == 0 and summary["cache_remote"] == 3
+    assert pack_bytes(clone) == pack_bytes(writer)

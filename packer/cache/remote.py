@@ -23,7 +23,6 @@ packer.workspace, packer.model, packer.cache.entry, packer.cache.settings, packe
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,8 +71,8 @@ class RemoteCache:
             self.failure = err
         self._warn(f"warning: remote cache unavailable ({err}): building without it")
 
-    def _fetch(self, key: str, cached: str, artifact: str | None) -> tuple[str, bool] | None:
-        """The output under ``key`` fetched into the local cache at ``cached`` and linked as
+    def _fetch(self, key: str, cache_dir: str, artifact: str | None) -> tuple[str, bool] | None:
+        """The output under ``key`` fetched into the local cache (``cache_dir``) and linked as
         ``artifact`` when one is given: its digest (hex) and whether it was linked, or None when
         the remote has no good entry."""
         if self._down:
@@ -91,14 +90,18 @@ class RemoteCache:
             with self._lock:
                 self._bad += 1
             return None
-        write_artifact(cached, payload)
-        placed = False
-        if artifact is not None:
-            # Unlinked (a file system without hard links), the task runs and takes the output
-            # from the local cache instead.
-            with contextlib.suppress(OSError):
-                placed = link_artifact(cached, artifact)
+        write_artifact(cached_output_path(cache_dir, key), payload)
+        placed = artifact is not None and self._place(cache_dir, key, artifact)
         return digest.hex(), placed
+
+    @staticmethod
+    def _place(cache_dir: str, key: str, artifact: str) -> bool:
+        """Link the output cache's entry under ``key`` as ``artifact``. Unlinked (a file system
+        without hard links), the asset's task runs and takes the output from the local cache."""
+        try:
+            return link_artifact(cached_output_path(cache_dir, key), artifact)
+        except OSError:
+            return False
 
     def resolve(
         self,
@@ -119,26 +122,33 @@ class RemoteCache:
                     break  # the rest wait on a dep that neither cache has: they build
                 ready_ids = {t.asset_id for t in ready}
                 waiting = [t for t in waiting if t.asset_id not in ready_ids]
-                missing: list[tuple[AssetTask, str, tuple[str, ...], str]] = []
+                # By key: assets with equal outputs share one fetch (and one cache entry).
+                missing: dict[str, list[tuple[AssetTask, tuple[str, ...]]]] = {}
                 for t in ready:
                     dep_digests = tuple(found[d].digest for d in t.dep_ids)
                     key = completed(t.output_key, dep_digests)
-                    cached = cached_output_path(cache_dir, key)
+                    if key in missing:
+                        missing[key].append((t, dep_digests))
+                        continue
                     try:
-                        digest = artifact_digest(cached)
+                        digest = artifact_digest(cached_output_path(cache_dir, key))
                     except OSError:
-                        missing.append((t, key, dep_digests, cached))
+                        missing[key] = [(t, dep_digests)]
                     else:
                         found[t.asset_id] = Found(key, digest, dep_digests, False, False)
-                got = pool.map(
-                    lambda item: self._fetch(
-                        item[1], item[3], artifact_path and artifact_path(item[0].asset_id)
-                    ),
-                    missing,
-                )
-                for (t, key, dep_digests, _), result in zip(missing, got, strict=True):
-                    if result is not None:
-                        found[t.asset_id] = Found(key, result[0], dep_digests, True, result[1])
+                jobs = [
+                    (key, artifact_path and artifact_path(assets[0][0].asset_id))
+                    for key, assets in missing.items()
+                ]
+                got = pool.map(lambda job: self._fetch(job[0], cache_dir, job[1]), jobs)
+                for (key, assets), result in zip(missing.items(), got, strict=True):
+                    if result is None:
+                        continue
+                    for i, (t, dep_digests) in enumerate(assets):
+                        placed = result[1]
+                        if i and artifact_path is not None:
+                            placed = self._place(cache_dir, key, artifact_path(t.asset_id))
+                        found[t.asset_id] = Found(key, result[0], dep_digests, True, placed)
         if self._bad:
             self._warn(
                 f"warning: remote cache {self.store.url}: {self._bad} entries failed "
