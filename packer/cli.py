@@ -19,7 +19,7 @@ from dataclasses import asdict
 from typing import Any, NoReturn
 
 from packer import api
-from packer.errors import PackerError, shown
+from packer.errors import PackerError, counted, shown
 from packer.plan import MovedAsset, RenamedAsset, Status
 from packer.workspace import Workspace, open_workspace
 
@@ -163,7 +163,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         for problem in status.invalid:
             _err(f"error: {problem}")
         if status.ok:
-            _out(f"in sync: {status.registered} assets registered")
+            _out(f"in sync: {counted(status.registered, 'asset')} registered")
     return 0 if status.ok else 1
 
 
@@ -293,7 +293,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         _out_json({"ok": True, "pack": pack_path, "entries": result.entry_count})
     else:
-        _out(f"ok: {pack_path}: {result.entry_count} entries")
+        _out(f"ok: {pack_path}: {counted(result.entry_count, 'entry')}")
     return 0
 
 
@@ -315,7 +315,7 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
     verb = "would delete" if result.dry_run else "deleted"
     for name in result.deleted:
         _out(f"{verb} {name}")
-    _out(f"{result.remote}: {verb} {len(result.deleted):,} objects, kept {result.kept:,}")
+    _out(f"{result.remote}: {verb} {counted(len(result.deleted), 'object')}, kept {result.kept:,}")
     return 0
 
 
@@ -366,28 +366,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("init", help="create a workspace")
-    p.add_argument("dir", nargs="?")
-    p.add_argument("--name")
+    p = sub.add_parser(
+        "init",
+        help="create a workspace",
+        description="Create a workspace in DIR: packer.toml, an empty registry.json, assets/, "
+        "dodo.py, .gitignore and .gitattributes. Refused inside another workspace.",
+    )
+    p.add_argument("dir", nargs="?", metavar="DIR", help="where (default: -C DIR, or here)")
+    p.add_argument("--name", help="the pack's name (default: the folder's name)")
     _json_flag(p)
     p.set_defaults(run=_cmd_init)
 
-    p = sub.add_parser("status", help="compare workspace and registry")
+    p = sub.add_parser(
+        "status",
+        help="compare workspace and registry",
+        description="Compare the asset folders with registry.json: new, missing, moved, renamed, "
+        "ambiguous and invalid assets. Exit 1 when not in sync or invalid.",
+    )
     _json_flag(p)
     p.set_defaults(run=_cmd_status)
 
-    p = sub.add_parser("sync", help="bring the registry in line with the workspace")
-    p.add_argument("--dry-run", action="store_true")
+    p = sub.add_parser(
+        "sync",
+        help="bring the registry in line with the workspace",
+        description="Register new assets, apply unambiguous moves and renames, and retire missing "
+        "assets, in one commit of registry.json.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what it would do; write nothing")
     _json_flag(p)
     p.set_defaults(run=_cmd_sync)
 
-    p = sub.add_parser("ls", help="list registered assets by asset_id")
+    p = sub.add_parser(
+        "ls",
+        help="list registered assets by asset_id",
+        description="List the registered assets, sorted by asset_id: asset_id, asset_name, path "
+        "and kind.",
+    )
     _json_flag(p)
     p.set_defaults(run=_cmd_ls)
 
-    p = sub.add_parser("mv", help="move an asset folder, keeping its identity")
-    p.add_argument("src")
-    p.add_argument("dst")
+    p = sub.add_parser(
+        "mv",
+        help="move an asset folder, keeping its identity",
+        description="Move a registered asset folder and record the new path in registry.json, "
+        "keeping its asset_id; folders it leaves empty are removed.",
+    )
+    p.add_argument("src", metavar="SRC", help="the asset folder")
+    p.add_argument("dst", metavar="DST", help="where it goes (inside the asset folders)")
     _json_flag(p)
     p.set_defaults(run=_cmd_mv)
 
@@ -434,7 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(run=_cmd_why)
 
-    p = sub.add_parser("cache", help="manage the remote cache")
+    p = sub.add_parser(
+        "cache",
+        help="manage the remote cache",
+        description="Manage the remote cache of built outputs (docs/cache.md).",
+    )
     cache = p.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
     p = cache.add_parser(
         "prune",
@@ -457,18 +486,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per build (docs/cli.md)")
     p.set_defaults(run=_cmd_watch)
 
-    p = sub.add_parser("verify", help="check a pack")
-    p.add_argument("pack", nargs="?")
+    p = sub.add_parser(
+        "verify",
+        help="check a pack",
+        description="Check a pack and its manifest completely: format, checksums, order by "
+        "asset_id, agreement with the manifest. Exit 1 on any fault, naming the entry.",
+    )
+    p.add_argument("pack", nargs="?", metavar="PACK", help="default: the workspace's pack")
     _json_flag(p)
     p.set_defaults(run=_cmd_verify)
 
-    p = sub.add_parser("schema", help="print the JSON Schema of asset.json")
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of asset.json",
+        description="Print the JSON Schema of asset.json, for editors' completion and validation.",
+    )
     _json_flag(p)
     p.set_defaults(run=_cmd_schema)
 
-    p = sub.add_parser("merge-registry", help="git merge driver for registry.json")
-    p.add_argument("--install", action="store_true")
-    p.add_argument("files", nargs="*", metavar="BASE OURS THEIRS")
+    p = sub.add_parser(
+        "merge-registry",
+        help="git merge driver for registry.json",
+        description="git's merge driver for registry.json: merge BASE, OURS and THEIRS (git's "
+        "%O %A %B) into OURS, or stop with exit 1 on a real conflict. --install adds the "
+        "driver to this clone's git config.",
+    )
+    p.add_argument("--install", action="store_true", help="add the driver to the git config")
+    p.add_argument("files", nargs="*", metavar="BASE OURS THEIRS", help="the three versions")
     _json_flag(p)
     p.set_defaults(run=_cmd_merge_registry)
     return parser

@@ -53,7 +53,7 @@ from packer import api
 from packer.build import AssetJob, build_asset
 from packer.doitdb import BACKEND, save_values
 from packer.doittask import new_task
-from packer.errors import InputError, MissingInputError, PackerError, shown
+from packer.errors import InputError, MissingInputError, PackerError, counted, shown
 from packer.gcpause import collector_paused
 from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
@@ -128,6 +128,12 @@ def _run_pack(
     except (PackerError, OSError) as err:
         return TaskFailed(str(_failure(err, root)))
     return None
+
+
+def _warn_empty(asset_roots: Sequence[str]) -> None:
+    # An empty pack is valid, but most often a mistake (the wrong folder, or `assets` misspelt
+    # in packer.toml): said when the pack task writes it.
+    sys.stderr.write(f"warning: no assets under {', '.join(asset_roots)}; the pack is empty\n")
 
 
 def _success_values(
@@ -516,7 +522,7 @@ class PackerTasks:
             pack_uptodate = LateKeyUnchanged(late_pack)
         yield new_task(
             f"{self.prefix}pack",
-            [pack_action],
+            [pack_action] if entries else [(_warn_empty, [ws.asset_roots]), pack_action],
             targets=[self.pack_path, self.manifest_path],
             task_dep=names,
             uptodate=pack_uptodate,
@@ -659,7 +665,7 @@ def build_workspace(
             snapshot = api.snapshot(ws, frozen=frozen)
             plan = plan_build(snapshot, ws.config.pack)
         if shard is None and not argv and nothing_changed(ws, plan.pack_key):
-            out.write(f"-- {len(plan.tasks)} assets and the pack are up to date\n")
+            out.write(f"-- {counted(len(plan.tasks), 'asset')} and the pack are up to date\n")
             counts = {UP_TO_DATE: len(plan.tasks)}
             if json_summary:
                 _write_json(out, counts, ok=True, pack=ws.pack_path)

@@ -226,14 +226,18 @@ def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
     conflicts: list[str] = []
     entries: list[RegistryEntry] = []
     retired: set[str] = set()
+    side: dict[str, str] = {}  # by asset_id: whose change the merged entry is, for conflicts
     for asset_id in sorted(ids):
         was, mine, their = _state(base, asset_id), _state(ours, asset_id), _state(theirs, asset_id)
         if mine == their or their == was:
             result = mine
+            side[asset_id] = "ours" if mine != their else "unchanged" if mine == was else "both"
         elif mine == was:
             result = their
+            side[asset_id] = "theirs"
         elif (combined := _merge_fields(was, mine, their)) is not None:
             result = combined
+            side[asset_id] = "ours and theirs"
         else:
             conflicts.append(
                 f"asset_id {asset_id}: ours {_describe(mine)}, theirs {_describe(their)}"
@@ -243,11 +247,12 @@ def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
             retired.add(asset_id)
         elif isinstance(result, RegistryEntry):
             entries.append(result)
-    claimed: dict[str, str] = {}
+    claimed: dict[str, RegistryEntry] = {}
     for entry in entries:
-        other = claimed.setdefault(entry.path, entry.asset_id)
-        if other != entry.asset_id:
-            conflicts.append(f"path {entry.path!r}: claimed by {other} and {entry.asset_id}")
+        other = claimed.setdefault(entry.path, entry)
+        if other is not entry:
+            first, second = (other, entry) if side[other.asset_id] != "theirs" else (entry, other)
+            conflicts.append(f"path {entry.path!r}: {_claim(first, side)}, {_claim(second, side)}")
     if conflicts:
         raise ConflictError("; ".join(conflicts), REGISTRY_FILE)
     return make_registry(entries, retired)
@@ -274,6 +279,15 @@ def _merge_fields(was: _State, mine: _State, their: _State) -> RegistryEntry | N
         else:
             return None
     return mine.model_copy(update=fields)
+
+
+def _claim(entry: RegistryEntry, side: Mapping[str, str]) -> str:
+    """Who puts ``entry`` at its path: ``ours has ID ('NAME') there``, and so on."""
+    whose = side[entry.asset_id]
+    who = {"unchanged": "base and both sides have", "both": "both sides have"}.get(
+        whose, f"{whose} {'have' if whose == 'ours and theirs' else 'has'}"
+    )
+    return f"{who} {entry.asset_id} ({entry.asset_name!r}) there"
 
 
 def _describe(state: _State) -> str:

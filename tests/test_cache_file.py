@@ -280,7 +280,7 @@ def test_prune_keeps_exactly_what_the_current_assets_need(
 
     done = run_packer("cache", "prune", cwd=edited, env=write)
     assert done.code == 0, done.err
-    assert done.out.splitlines()[-1].endswith(f"deleted 1 objects, kept {ASSETS}")
+    assert done.out.splitlines()[-1].endswith(f"deleted 1 object, kept {ASSETS}")
     assert set(objects(remote)) == set(before) - {stale}
     # What is left serves the edited content completely.
     clone = fresh_clone(edited, tmp_path / "clone")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -267,3 +269,47 @@ def test_a_missing_input_of_a_cached_declaration_is_placed_too(workspace: Path, 
     match = _one_error(run_packer("build", cwd=workspace, timeout=TIMEOUT))
     assert match["msg"] == "inputs.0: input 'hero.png' does not exist"
     assert _at(workspace, match).startswith('"hero.png"')
+
+
+# --- where the build runs, and what it builds ---------------------------------------------------
+
+
+def test_packer_build_finds_the_workspace_from_a_subfolder_and_doit_k_does_too(
+    workspace: Path,
+) -> None:
+    text_asset(workspace, "assets/sprites/hero", "hero")
+    inside = workspace / "assets/sprites"
+    built = run_packer("build", cwd=inside, timeout=TIMEOUT)
+    assert built.code == 0, built.out + built.err
+    assert (workspace / "build/game.pack").is_file()
+    assert not (inside / "build").exists() and not (inside / ".packer").exists()
+
+    def doit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "doit", *args],
+            cwd=inside,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+
+    lost = doit()
+    assert lost.returncode != 0 and "Could not find dodo file" in lost.stderr
+    found = doit("-k")  # documented in docs/doit.md: doit's --seek-file
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert found.stdout.splitlines()[-1] == "-- pack"  # packer build left nothing to do
+
+
+def test_an_empty_workspace_builds_an_empty_pack_with_a_warning(workspace: Path) -> None:
+    for build in (("packer", "build"), ("doit",)):
+        result = subprocess.run(
+            [sys.executable, "-m", *build],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stderr == "warning: no assets under assets; the pack is empty\n", build
+        assert (workspace / "build/game.pack").is_file()
+        shutil.rmtree(workspace / "build")

@@ -167,7 +167,7 @@ def test_status_in_sync_exits_0(workspace: Path, cli: Cli) -> None:
     code, data = status_json(cli, workspace)
     assert (code, data["in_sync"], data["ok"], data["registered"]) == (0, True, True, 1)
     result = cli("-C", str(workspace), "status")
-    assert (result.code, result.out, result.err) == (0, "in sync: 1 assets registered\n", "")
+    assert (result.code, result.out, result.err) == (0, "in sync: 1 asset registered\n", "")
 
 
 # --- sync ---------------------------------------------------------------------------------------

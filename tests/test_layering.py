@@ -245,6 +245,7 @@ ALLOWED: dict[str, set[str]] = {
         "packer.cache.entry",
         "packer.cache.settings",
         "packer.cache.store",
+        "packer.errors",
         "packer.keys",
         "packer.model",
         "packer.plan",

@@ -62,7 +62,7 @@ def test_workspace_option_selects_the_workspace_from_anywhere(
     monkeypatch.chdir(elsewhere)
     text_asset(workspace, "assets/hero", "hero")
     assert cli(option, str(workspace), "sync").code == 0
-    assert cli(option, str(workspace), "status").out == "in sync: 1 assets registered\n"
+    assert cli(option, str(workspace), "status").out == "in sync: 1 asset registered\n"
     # A folder inside the workspace works too: the root is found upward from it.
     assert cli(option, str(workspace / "assets" / "hero"), "ls").out.split()[1:] == [
         "hero",

@@ -22,7 +22,7 @@ from packer import api
 from packer.cache.entry import object_name
 from packer.cache.remote import TRANSFER_THREADS, open_remote
 from packer.cache.store import RemoteUnavailable
-from packer.errors import ConfigError, PackerError
+from packer.errors import ConfigError, PackerError, counted
 from packer.plan import plan_build
 from packer.workspace import CONFIG_FILE, Workspace
 
@@ -56,8 +56,8 @@ def prune(ws: Workspace, *, dry_run: bool, warn: Callable[[str], None]) -> Prune
     unknown = len(plan.tasks) - len(found)
     if unknown:
         raise PackerError(
-            f"cannot tell which entries {unknown} assets need (a dep's output is in neither "
-            "cache): run `packer build` first; nothing pruned",
+            f"cannot tell which entries {counted(unknown, 'asset')} need (a dep's output is in "
+            "neither cache): run `packer build` first; nothing pruned",
             url,
         )
     needed = {object_name(f.key) for f in found.values()}

@@ -33,6 +33,7 @@ from packer.artifact import artifact_digest, link_artifact, read_checked_artifac
 from packer.cache.entry import BadEntry, decode_entry, encode_entry, object_name
 from packer.cache.settings import cache_settings, open_store
 from packer.cache.store import RemoteStore, RemoteUnavailable
+from packer.errors import counted
 from packer.keys import completed, recorded_dep_digests
 from packer.model import CacheSection
 from packer.plan import AssetTask
@@ -151,8 +152,9 @@ class RemoteCache:
                         found[t.asset_id] = Found(key, result[0], dep_digests, True, placed)
         if self._bad:
             self._warn(
-                f"warning: remote cache {self.store.url}: {self._bad} entries failed "
-                "verification (truncated, corrupt or unsigned) and were not used"
+                f"warning: remote cache {self.store.url}: {counted(self._bad, 'entry')} failed "
+                "verification (truncated, corrupt or unsigned) and "
+                f"{'was' if self._bad == 1 else 'were'} not used"
             )
             self._bad = 0
         return found

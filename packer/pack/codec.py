@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from packer.errors import PackError
+from packer.errors import PackError, counted
 
 CODEC_NONE = "none"
 CODEC_ZSTD = "zstd"
@@ -103,7 +103,9 @@ class Decoder:
         if not stream.eof:
             raise self._damaged("its frame is incomplete", entry)
         if stream.unused_data:
-            raise self._damaged(f"{len(stream.unused_data)} bytes follow its frame", entry)
+            extra = len(stream.unused_data)
+            verb = "follows" if extra == 1 else "follow"
+            raise self._damaged(f"{counted(extra, 'byte')} {verb} its frame", entry)
         self._check_size(size, raw_size, entry)
 
     def _check_declared(self, zstd: ModuleType, stored: bytes, raw_size: int, entry: str) -> None:
