@@ -190,13 +190,14 @@ def seaweed_server(folder: Path) -> Iterator[S3Server]:
             "-s3",
             f"-s3.config={config}",
             # A missing bucket stays missing (the store must report it), no Iceberg or Lance
-            # catalogue ports, small volumes, few of them; stop without the grace period.
+            # catalogue ports, small volumes (sparse files) and as many as the disk holds, so
+            # a bench's few hundred MB fit; stop without the grace period.
             "-s3.autoCreateBucket=false",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-volume.preStopSeconds=0",
             "-master.volumeSizeLimitMB=32",
-            "-volume.max=8",
+            "-volume.max=0",
             *(f"{flag}={port}" for flag, port in zip(PORT_FLAGS, ports, strict=True)),
         ]
         server = S3Server(f"http://127.0.0.1:{ports[6]}", BUCKET, access_key, secret_key, log)

@@ -25,10 +25,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .gen import WorkspaceMeta, ensure_workspace, write_stamp
+
+if TYPE_CHECKING:
+    from tests.seaweed import S3Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -52,6 +57,9 @@ SCENARIOS = (
     "cache-upload",
     "cache-fresh",
     "cache-shards",
+    "s3-upload",
+    "s3-fresh",
+    "s3-shards",
 )
 
 # Which tools each scenario runs. ninja and the floors only make sense for a clean build and a
@@ -72,6 +80,9 @@ DEFAULT_TOOLS: dict[str, tuple[str, ...]] = {
     "cache-upload": ("packer-build",),
     "cache-fresh": ("packer-build",),
     "cache-shards": ("packer-build",),
+    "s3-upload": ("packer-build",),
+    "s3-fresh": ("packer-build",),
+    "s3-shards": ("packer-build",),
 }
 # Above this N, the references run only when named in --tools: every goal that needs them is at
 # N = 10,000, ninja's first build forks one process per asset, and plain doit's load time is
@@ -79,11 +90,26 @@ DEFAULT_TOOLS: dict[str, tuple[str, ...]] = {
 # checks `name not in task.task_dep` on a list for each of the N artifacts).
 REFERENCES = ("plain-doit", "ninja")
 REFERENCE_DEFAULT_MAX_N = 10_000
-FULL_BUILD_SCENARIOS = ("clean", "del-state", "cache-upload", "cache-fresh")
-# The shared cache (docs/cache.md), on a file:// remote on the same disk: a clean build that
-# uploads into an empty remote, a fresh clone (no build/, no .packer/) served by a warm remote,
-# and three shards in sequence, each on a fresh clone, then an assembler.
-CACHE_SCENARIOS = ("cache-upload", "cache-fresh", "cache-shards")
+FULL_BUILD_SCENARIOS = (
+    "clean",
+    "del-state",
+    "cache-upload",
+    "cache-fresh",
+    "s3-upload",
+    "s3-fresh",
+)
+# The shared cache (docs/cache.md): a clean build that uploads into an empty remote, a fresh
+# clone (no build/, no .packer/) served by a warm remote, and three shards in sequence, each on a
+# fresh clone, then an assembler. `cache-*` on a file:// remote on the same disk, `s3-*` on the
+# tests' SeaweedFS on loopback (tests/seaweed.py; the test extra). Scenario -> (remote, what).
+CACHE_SCENARIOS = {
+    "cache-upload": ("file", "upload"),
+    "cache-fresh": ("file", "fresh"),
+    "cache-shards": ("file", "shards"),
+    "s3-upload": ("s3", "upload"),
+    "s3-fresh": ("s3", "fresh"),
+    "s3-shards": ("s3", "shards"),
+}
 SHARDS = 3
 # Scenarios after which packer's cache must hold no new entry (no asset's kind ran).
 NO_REPROCESS_SCENARIOS = ("rename-one", "mv-one")
@@ -294,7 +320,12 @@ class SizeBench:
         self.ninja = _ninja_binary()
         self.remote = os.path.join(opts.bench_dir, f"remote-{n}")
         """The file:// remote cache of the cache scenarios."""
-        self.remote_warm = False
+        self.s3: S3Server | None = None
+        """The S3 server of the s3 scenarios, started by the first of them."""
+        self.s3_prefix = 0
+        """The S3 remote is ``s3://BUCKET/run-<s3_prefix>``: a new number is an empty remote."""
+        self.servers = ExitStack()
+        self.remote_warm = {"file": False, "s3": False}
         self.rows: list[Row] = []
         self.errors: list[str] = []
         self.facts: dict[str, Any] = {}
@@ -389,16 +420,43 @@ class SizeBench:
 
     # --- running ----------------------------------------------------------------------------------
 
-    def with_remote(self, argv: Sequence[str], *, write: bool) -> list[str]:
-        """``argv`` run with the bench's remote cache (through env(1): the launcher keeps one
-        environment for every run)."""
-        settings = [f"PACKER_CACHE_REMOTE=file://{self.remote}", f"PACKER_CACHE_WRITE={int(write)}"]
+    def with_remote(self, argv: Sequence[str], *, write: bool, backend: str) -> list[str]:
+        """``argv`` run with the bench's file:// or S3 remote cache (through env(1): the launcher
+        keeps one environment for every run)."""
+        settings = [f"PACKER_CACHE_WRITE={int(write)}"]
+        if backend == "file":
+            settings.append(f"PACKER_CACHE_REMOTE=file://{self.remote}")
+        else:
+            assert self.s3 is not None
+            settings += [f"{name}={value}" for name, value in self.s3.env().items()]
+            settings += [
+                f"PACKER_CACHE_REMOTE=s3://{self.s3.bucket}/run-{self.s3_prefix}",
+                f"PACKER_CACHE_ENDPOINT={self.s3.endpoint}",
+            ]
         return ["env", *settings, *argv]
+
+    def empty_remote(self, backend: str) -> None:
+        """Make the backend's remote empty (the S3 server starts on first use)."""
+        self.remote_warm[backend] = False
+        if backend == "file":
+            _rm(self.remote)
+            os.makedirs(self.remote)
+            return
+        if self.s3 is None:
+            from tests.seaweed import seaweed_server
+
+            folder = os.path.join(self.opts.bench_dir, f"seaweed-{self.n}")
+            _rm(folder)
+            os.makedirs(folder)
+            self.servers.callback(_rm, folder)  # after the server has stopped
+            self.s3 = self.servers.enter_context(seaweed_server(Path(folder)))
+        self.s3_prefix += 1
 
     def measure(self, tool: str, scenario: str) -> Sample:
         argv, cwd = self.argv(tool)
         if scenario in CACHE_SCENARIOS:
-            argv = self.with_remote(argv, write=scenario == "cache-upload")
+            backend, what = CACHE_SCENARIOS[scenario]
+            argv = self.with_remote(argv, write=what == "upload", backend=backend)
         cache_dir = os.path.join(self.ws, ".packer", "cache")
         count_cache = tool in PACKER_TOOLS and scenario not in FULL_BUILD_SCENARIOS
         before = _count_cache(cache_dir) if count_cache else 0
@@ -448,15 +506,15 @@ class SizeBench:
             self.stale.add(_state_key(tool))
         else:
             self.stale.update(("packer", "plain-doit", "ninja"))
-        if scenario in ("cache-upload", "cache-fresh"):
-            if scenario == "cache-upload" or not self.remote_warm:
-                _rm(self.remote)
-                os.makedirs(self.remote)
-            if scenario == "cache-fresh" and not self.remote_warm:
+        if scenario in CACHE_SCENARIOS:  # upload or fresh; shards run in run_shards
+            backend, what = CACHE_SCENARIOS[scenario]
+            if what == "upload" or not self.remote_warm[backend]:
+                self.empty_remote(backend)
+            if what == "fresh" and not self.remote_warm[backend]:
                 self._fresh_clone()
-                warm_up = self.with_remote(self.argv(tool)[0], write=True)
+                warm_up = self.with_remote(self.argv(tool)[0], write=True, backend=backend)
                 run_measured(warm_up, self.ws, self.log_dir)
-            self.remote_warm = True  # after the upload's run too
+            self.remote_warm[backend] = True  # after the upload's run too
             self._fresh_clone()
         elif scenario == "clean":
             if tool in PACKER_TOOLS:
@@ -503,7 +561,7 @@ class SizeBench:
         _rm(os.path.join(self.ws, "build"))
         _rm(os.path.join(self.ws, ".packer"))
 
-    def run_shards(self) -> list[Row]:
+    def run_shards(self, scenario: str) -> list[Row]:
         """``packer build --shard K/3`` for K = 1, 2, 3 in sequence, each on a fresh clone and
         writing to an empty remote, then an assembler's ``packer build`` on a fresh clone: one
         sample each; the assembly row says whether its pack and manifest equal a one-machine
@@ -513,25 +571,26 @@ class SizeBench:
         self.settle()
         run_measured(build, self.ws, self.log_dir)  # one machine, no remote: the reference
         reference = self._pack_pair()
-        _rm(self.remote)
-        os.makedirs(self.remote)
-        self.remote_warm = False  # left with the shards' uploads, which cover every asset
+        backend = CACHE_SCENARIOS[scenario][0]
+        self.empty_remote(backend)  # and not warm after: the shards' uploads cover every asset
         self.stale.add("packer")
         rows: list[Row] = []
         processed = 0
         for k in range(1, SHARDS + 1):
             self._fresh_clone()
-            argv = self.with_remote([*build, "--shard", f"{k}/{SHARDS}"], write=True)
+            argv = self.with_remote(
+                [*build, "--shard", f"{k}/{SHARDS}"], write=True, backend=backend
+            )
             seconds, rss, stdout = run_measured(argv, self.ws, self.log_dir)
             ran = int(json.loads(stdout.splitlines()[-1])["processed"])
             processed += ran
-            rows.append(Row(self.n, "cache-shards", f"shard-{k}/{SHARDS}"))
+            rows.append(Row(self.n, scenario, f"shard-{k}/{SHARDS}"))
             rows[-1].samples.append(Sample(seconds, rss, ran, None))
         self._fresh_clone()
-        assemble = self.with_remote(build, write=False)
+        assemble = self.with_remote(build, write=False, backend=backend)
         seconds, rss, stdout = run_measured(assemble, self.ws, self.log_dir)
         ran = int(json.loads(stdout.splitlines()[-1])["processed"])
-        assembly = Row(self.n, "cache-shards", "assemble")
+        assembly = Row(self.n, scenario, "assemble")
         assembly.samples.append(Sample(seconds, rss, ran, None))
         assembly.extra = {
             "same_bytes": self._pack_pair() == reference,
@@ -560,8 +619,8 @@ class SizeBench:
         runs = self.opts.runs_for(self.n, scenario)
         if scenario == "watch":
             return self.run_watch(tools, runs)
-        if scenario == "cache-shards":
-            return self.run_shards()
+        if scenario in CACHE_SCENARIOS and CACHE_SCENARIOS[scenario][1] == "shards":
+            return self.run_shards(scenario)
         if scenario not in FULL_BUILD_SCENARIOS:
             self.prepare(tools)
         else:
@@ -706,29 +765,30 @@ class SizeBench:
         self.write_plain()
         self.write_ninja()
         write_stamp(self.ws, self.n, self.opts.seed, "dirty")
-        for scenario in self.opts.scenarios:
-            tools = [
-                t
-                for t in DEFAULT_TOOLS[scenario]
-                if t in self.opts.tools
-                and (
-                    t not in REFERENCES
-                    or self.n <= REFERENCE_DEFAULT_MAX_N
-                    or self.opts.tools_explicit
-                )
-            ]
-            if not tools:
-                continue
-            self.log(f"n={self.n} {scenario}: {', '.join(tools)} ...")
-            try:
-                rows = self.run_scenario(scenario, tools)
-            except BenchError as err:
-                self.errors.append(f"n={self.n} {scenario}: {err}")
-                self.log(f"  FAILED: {err}")
-                continue
-            self.rows.extend(rows)
-            for row in rows:
-                self.log("  " + format_row(row.to_json()))
+        with self.servers:  # the S3 scenarios' server stops after the last scenario
+            for scenario in self.opts.scenarios:
+                tools = [
+                    t
+                    for t in DEFAULT_TOOLS[scenario]
+                    if t in self.opts.tools
+                    and (
+                        t not in REFERENCES
+                        or self.n <= REFERENCE_DEFAULT_MAX_N
+                        or self.opts.tools_explicit
+                    )
+                ]
+                if not tools:
+                    continue
+                self.log(f"n={self.n} {scenario}: {', '.join(tools)} ...")
+                try:
+                    rows = self.run_scenario(scenario, tools)
+                except BenchError as err:
+                    self.errors.append(f"n={self.n} {scenario}: {err}")
+                    self.log(f"  FAILED: {err}")
+                    continue
+                self.rows.extend(rows)
+                for row in rows:
+                    self.log("  " + format_row(row.to_json()))
         if not self.moved:
             write_stamp(self.ws, self.n, self.opts.seed, "clean")
 
@@ -909,33 +969,42 @@ def compute_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
     ratio("watch_vs_build", n, WATCH_TOOL, (n, "watch", WATCH_TOOL), (n, "watch", "packer-build"),
           0.5, "watch: save to verified new pack / packer build after it")  # fmt: skip
-    ratio("cache_fresh_vs_clean", n, "packer-build", (n, "cache-fresh", "packer-build"),
-          (n, "clean", "packer-build"), 0.35,
-          "fresh clone from a warm file:// remote / clean build")  # fmt: skip
-    ratio("cache_upload_vs_clean", n, "packer-build", (n, "cache-upload", "packer-build"),
-          (n, "clean", "packer-build"), 1.3,
-          "clean build uploading to an empty remote / clean build")  # fmt: skip
-    assembly = _find(rows, n, "cache-shards", "assemble")
-    if assembly is not None:
-        exact = (
-            assembly["same_bytes"]
-            and assembly["kinds_run_in_shards"] == assembly["assets"]
-            and assembly["executed"] == [0]
-        )
-        goals.append(
-            {
-                "goal": "cache_shards_same_bytes",
-                "n": n,
-                "tool": "packer-build",
-                "text": f"{SHARDS} shards + assembly: same bytes, each kind run once, none after",
-                "value": int(exact),
-                "limit": 1,
-                "status": "PASS" if exact else "MISS",
-            }
-        )
+    for remote, named in (("cache", "file://"), ("s3", "S3")):
+        ratio(f"{remote}_fresh_vs_clean", n, "packer-build", (n, f"{remote}-fresh", "packer-build"),
+              (n, "clean", "packer-build"), 0.35,
+              f"fresh clone from a warm {named} remote / clean build")  # fmt: skip
+        ratio(f"{remote}_upload_vs_clean", n, "packer-build",
+              (n, f"{remote}-upload", "packer-build"), (n, "clean", "packer-build"), 1.3,
+              f"clean build uploading to an empty {named} remote / clean build")  # fmt: skip
+        _shards_goal(goals, rows, n, remote, named)
     ratio("stretch_noop_vs_ninja", n, "packer-build", (n, "noop", "packer-build"),
           (n, "noop", "ninja"), 3.0, "stretch: packer build no-op / ninja no-op")  # fmt: skip
     return goals
+
+
+def _shards_goal(
+    goals: list[dict[str, Any]], rows: list[dict[str, Any]], n: int, remote: str, named: str
+) -> None:
+    """Three shards and an assembly on a remote: same bytes, each kind run once, none after."""
+    assembly = _find(rows, n, f"{remote}-shards", "assemble")
+    if assembly is None:
+        return
+    exact = (
+        assembly["same_bytes"]
+        and assembly["kinds_run_in_shards"] == assembly["assets"]
+        and assembly["executed"] == [0]
+    )
+    goals.append(
+        {
+            "goal": f"{remote}_shards_same_bytes",
+            "n": n,
+            "tool": "packer-build",
+            "text": f"{SHARDS} shards + assembly, {named}: same bytes, each kind once, none after",
+            "value": int(exact),
+            "limit": 1,
+            "status": "PASS" if exact else "MISS",
+        }
+    )
 
 
 def format_goal(goal: dict[str, Any]) -> str:

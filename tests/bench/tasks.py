@@ -79,7 +79,9 @@ def task_bench() -> dict[str, Any]:
       --runs K           runs per scenario and tool (default 0: 5 for N <= 10,000, else 3)
       --clean-runs K     runs of clean and del-state (default 0: 3 for N <= 10,000, else 1)
       --scenarios LIST   comma-separated subset of: clean, noop, change-one, touch-one,
-                         touch-all, rename-one, mv-one, del-state, watch (default all)
+                         touch-all, rename-one, mv-one, del-state, watch, cache-upload,
+                         cache-fresh, cache-shards, s3-upload, s3-fresh, s3-shards
+                         (default all)
       --tools LIST       comma-separated subset of: packer-doit, packer-build, packer-watch,
                          plain-doit, ninja, import, walk-parse, hash-all (default all)
       --fresh            regenerate the workspaces even if a matching one exists
