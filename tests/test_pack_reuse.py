@@ -23,7 +23,11 @@ from packer.statcache import RACY_NS
 
 Item = tuple[str, bytes]  # asset_id, data
 
-ITEMS: list[Item] = [(f"{n:02x}", bytes([n]) * (n * 37 % 200)) for n in range(1, 40)]
+ITEMS: list[Item] = [(f"{n:02x}", bytes([n]) * (n * 37 % 200)) for n in range(1, 40)] + [
+    # Larger than the writer's 1 MiB read-back buffer together: entries straddle its edges.
+    (f"f{n}", bytes([n]) * 700_001)
+    for n in range(3)
+]
 
 
 POOL = 20
@@ -109,7 +113,7 @@ def test_an_artifact_edited_in_place_is_read_and_refused(work: Path) -> None:
     assert _pair(work / "out") == before
 
 
-@pytest.mark.parametrize("damage", ["blob", "gap", "truncated", "replaced"])
+@pytest.mark.parametrize("damage", ["blob", "last blob", "gap", "truncated", "replaced"])
 def test_a_previous_pack_changed_since_the_record_costs_a_read(work: Path, damage: str) -> None:
     entries, record = _entries(work / "src"), work / "packed"
     _write(work / "out", entries, record)
@@ -117,8 +121,11 @@ def test_a_previous_pack_changed_since_the_record_costs_a_read(work: Path, damag
     data = bytearray(pack.read_bytes())
     with PackReader(str(pack)) as reader:
         place = next(e for e in reader.entries if e.size % 16)  # a blob with a gap after it
+        last = max(reader.entries, key=lambda e: e.offset)
     if damage == "blob":
         data[place.offset] ^= 0x40
+    elif damage == "last blob":
+        data[last.offset + last.size - 1] ^= 0x40
     elif damage == "gap":
         data[place.offset + place.size] = 1  # the alignment gap after it must stay zero
     elif damage == "truncated":

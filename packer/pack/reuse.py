@@ -106,33 +106,56 @@ class PreviousPack:
             if count == 0:
                 raise StaleRecord  # the previous pack is shorter than the record says
             done += count
+        landed = _Landed(out, at, at + end - start, self._buffer)
         position = at
         for offset, reused in placed:
-            if not self._zeros(out, position, offset):
+            if not landed.zeros(offset - position):
                 raise StaleRecord
-            if self._digest(out, offset, reused.size) != reused.xxh3_128:
+            if landed.digest(reused.size) != reused.xxh3_128:
                 raise StaleRecord
             position = offset + reused.size
-        if not self._zeros(out, position, at + end - start):
+        if not landed.zeros(at + end - start - position):
             raise StaleRecord
 
     def _copy_through(self, start: int, end: int, out: int, at: int) -> int:
         count = os.preadv(self._fd, [self._buffer[: end - start]], start)
         return os.pwrite(out, self._buffer[:count], at) if count else 0
 
-    def _digest(self, fd: int, offset: int, size: int) -> str:
+
+class _Landed:
+    """The bytes a run copied, read back in order, a buffer at a time (one read per MiB, not
+    one per entry)."""
+
+    def __init__(self, fd: int, start: int, end: int, buffer: memoryview) -> None:
+        self._fd = fd
+        self._next = start
+        self._end = end
+        self._buffer = buffer
+        self._chunk = buffer[:0]
+
+    def _pieces(self, size: int) -> Iterator[memoryview]:
+        while size:
+            if not self._chunk:
+                wanted = min(len(self._buffer), self._end - self._next)
+                count = os.preadv(self._fd, [self._buffer[:wanted]], self._next) if wanted else 0
+                if count == 0:
+                    raise StaleRecord  # the copy came out short
+                self._next += count
+                self._chunk = self._buffer[:count]
+            piece = self._chunk[:size]
+            self._chunk = self._chunk[len(piece) :]
+            size -= len(piece)
+            yield piece
+
+    def digest(self, size: int) -> str:
         hasher = xxhash.xxh3_128()
-        done = 0
-        while done < size:
-            count = os.preadv(fd, [self._buffer[: min(MIB, size - done)]], offset + done)
-            if count == 0:
-                raise StaleRecord
-            hasher.update(self._buffer[:count])
-            done += count
+        for piece in self._pieces(size):
+            hasher.update(piece)
         return hasher.hexdigest()
 
-    def _zeros(self, fd: int, start: int, end: int) -> bool:
-        return os.pread(fd, end - start, start) == bytes(end - start)
+    def zeros(self, size: int) -> bool:
+        """Whether the next ``size`` bytes (an alignment gap, under 16) are all zero."""
+        return all([not any(piece) for piece in self._pieces(size)])
 
 
 @contextmanager
