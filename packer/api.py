@@ -11,11 +11,12 @@ Imports: every packer module below it (tests/test_layering.py lists them).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import posixpath
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,15 @@ from packer.model import (
     field_problem,
     path_problem,
 )
-from packer.plan import MovedAsset, Status, SyncChanges, drift_errors, reconcile, sync_registry
+from packer.plan import (
+    MovedAsset,
+    Status,
+    SyncChanges,
+    change_lines,
+    drift_errors,
+    reconcile,
+    sync_registry,
+)
 from packer.registry import (
     GITATTRIBUTES_LINE,
     MERGE_DRIVER,
@@ -47,7 +56,7 @@ from packer.registry import (
     render,
 )
 from packer.scan import ScanResult, scan
-from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
+from packer.snapshot import Snapshot, hash_inputs, make_snapshot, open_stat_cache
 from packer.workspace import (
     CONFIG_FILE,
     Workspace,
@@ -123,11 +132,12 @@ def _append_lines(path: str, lines: list[str]) -> None:
 
 @dataclass(frozen=True)
 class _Reconciled:
-    """A registry, a scan reconciled against it, and what differs between them."""
+    """A registry, a scan reconciled against it with its inputs' hashes, and what differs."""
 
     registry: Registry
     registry_hash: str
     scan: ScanResult
+    input_hashes: Mapping[str, str]
     status: Status
 
 
@@ -135,55 +145,73 @@ SYNC_ATTEMPTS = 3
 """How many lock-free scans a build tries before it scans inside the lane to sync."""
 
 
-def snapshot(ws: Workspace, *, frozen: bool = False) -> Snapshot:
+def snapshot(
+    ws: Workspace, *, frozen: bool = False, on_change: Callable[[str], None] | None = None
+) -> Snapshot:
     """The snapshot a build uses: synced through the lane first unless ``frozen``.
 
     Frozen, any difference between workspace and registry is an error and nothing is written.
-    The scan runs without the lane (``read_coherently``). A sync takes the lane only for its
-    commit, and commits only if the registry is still the one the scan was reconciled
-    against; otherwise the scan is taken again. The inputs are hashed after the lane is free.
+    The scan and the hashing run without the lane (``read_coherently``). A sync takes the lane
+    only for its commit, and commits only if the registry is still the one the scan was
+    reconciled against; otherwise the scan is taken again. ``on_change`` receives one line per
+    identity the sync registered, moved, renamed or retired (``plan.change_lines``).
     """
     kinds = load_kinds()
     cache = open_stat_cache(ws)
 
     def observe(registry: Registry, registry_hash: str) -> _Reconciled:
         result = scan(ws, kinds, cache)
-        return _Reconciled(registry, registry_hash, result, _reconcile(ws, registry, result))
+        hashes = hash_inputs(ws, result.input_stats, cache)
+        status = _reconcile(ws, registry, result, hashes)
+        return _Reconciled(registry, registry_hash, result, hashes, status)
 
-    registry, registry_hash, result = _synced(ws, observe, frozen=frozen)
-    return take_snapshot(ws, registry, registry_hash, result, cache)
+    seen = _synced(ws, observe, frozen=frozen, on_change=on_change)
+    cache.save()
+    return make_snapshot(seen.registry, seen.registry_hash, seen.scan, seen.input_hashes)
 
 
 def _synced(
-    ws: Workspace, observe: Callable[[Registry, str], _Reconciled], *, frozen: bool
-) -> tuple[Registry, str, ScanResult]:
+    ws: Workspace,
+    observe: Callable[[Registry, str], _Reconciled],
+    *,
+    frozen: bool,
+    on_change: Callable[[str], None] | None,
+) -> _Reconciled:
     """A registry and a scan that belong together, the registry synced to the scan first."""
     for _ in range(SYNC_ATTEMPTS):
         seen = read_coherently(ws, observe)
-        if seen.status.in_sync:
-            return seen.registry, seen.registry_hash, seen.scan
-        if frozen:
+        if not seen.status.in_sync and frozen:
             raise drift_errors(seen.status)[0]
+        if frozen or not seen.status.needs_write:
+            return seen  # frozen: content the registry has not recorded is no difference
         with Lane(ws).hold() as lane:
             if lane.current_hash() == seen.registry_hash:
-                return _commit_sync(lane, seen)
+                return _commit_sync(lane, seen, on_change)
     # Writers committed between every scan and its sync: scan inside the lane this once.
     with Lane(ws).hold() as lane:
-        return _commit_sync(lane, observe(*lane.read()))
+        return _commit_sync(lane, observe(*lane.read()), on_change)
 
 
-def _commit_sync(lane: LaneSession, seen: _Reconciled) -> tuple[Registry, str, ScanResult]:
+def _commit_sync(
+    lane: LaneSession, seen: _Reconciled, on_change: Callable[[str], None] | None
+) -> _Reconciled:
     """Write the sync of ``seen`` (whose registry is the one on disk in this hold) and pair
     the scan with the registry written."""
-    lane.write(sync_registry(seen.registry, seen.status)[0])
+    synced, changes = sync_registry(seen.registry, seen.status)
+    lane.write(synced)
     registry, registry_hash = lane.read()
-    return registry, registry_hash, seen.scan
+    if on_change is not None:
+        for line in change_lines(changes):
+            on_change(line)
+    return dataclasses.replace(seen, registry=registry, registry_hash=registry_hash)
 
 
-def _reconcile(ws: Workspace, registry: Registry, result: ScanResult) -> Status:
+def _reconcile(
+    ws: Workspace, registry: Registry, result: ScanResult, input_hashes: Mapping[str, str]
+) -> Status:
     """``plan.reconcile``, refusing an output folder that holds a registered asset: the scan
     skips the output folder, so the asset would look deleted and a sync would retire its id."""
-    status = reconcile(registry, result)
+    status = reconcile(registry, result, input_hashes)
     for gone in status.missing:
         if _within(gone.path, ws.out_rel):
             raise ConfigError(
@@ -196,9 +224,24 @@ def _reconcile(ws: Workspace, registry: Registry, result: ScanResult) -> Status:
 
 
 def status(ws: Workspace) -> Status:
-    """How the workspace differs from the registry, read without the lane."""
+    """How the workspace differs from the registry, read without the lane. Only the inputs of
+    unregistered folders are hashed: what a moved and renamed asset is recognised by."""
     kinds = load_kinds()
-    return read_coherently(ws, lambda registry, _: _reconcile(ws, registry, scan(ws, kinds)))
+    cache = open_stat_cache(ws)
+
+    def observe(registry: Registry, _: str) -> Status:
+        result = scan(ws, kinds)
+        stats = result.input_stats
+        fresh = {
+            rel: stats[rel]
+            for d in result.decls
+            if d.path not in registry.by_path
+            for rel in d.inputs
+            if rel in stats
+        }
+        return _reconcile(ws, registry, result, hash_inputs(ws, fresh, cache))
+
+    return read_coherently(ws, observe)
 
 
 @dataclass(frozen=True)
@@ -212,13 +255,18 @@ class SyncResult:
 
 
 def sync(ws: Workspace, *, dry_run: bool = False) -> SyncResult:
-    """Register new assets, apply unambiguous moves and renames, retire missing ones."""
+    """Register new assets, apply unambiguous moves and renames, retire missing ones, and
+    record what each asset's inputs hold. registry.json is the only file it writes: the stat
+    cache spares re-reading inputs, but is not saved (a build saves it)."""
+    kinds = load_kinds()
+    cache = open_stat_cache(ws)
     with Lane(ws).hold() as lane:
         registry, _ = lane.read()
-        before = _reconcile(ws, registry, scan(ws, load_kinds()))
+        result = scan(ws, kinds)
+        before = _reconcile(ws, registry, result, hash_inputs(ws, result.input_stats, cache))
         synced, changes = sync_registry(registry, before)
         written = False if dry_run else lane.write(synced)
-        return SyncResult(before, changes, written)
+    return SyncResult(before, changes, written)
 
 
 @dataclass(frozen=True)
@@ -270,7 +318,7 @@ def mv(ws: Workspace, src: str, dst: str) -> MovedAsset:
                 os.rename(ws.abspath(dst_rel), ws.abspath(src_rel))
             raise
         _remove_empty_parents(ws, src_rel)
-    return MovedAsset(entry.asset_id, entry.asset_name, src_rel, dst_rel)
+    return MovedAsset(entry.asset_id, entry.asset_name, src_rel, dst_rel, entry.asset_name)
 
 
 def _remove_empty_parents(ws: Workspace, rel: str) -> None:

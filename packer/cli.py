@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from packer import api
 from packer.errors import PackerError, counted, shown
-from packer.plan import MovedAsset, RenamedAsset, Status
+from packer.plan import MovedAsset, RenamedAsset, Status, change_lines, moved_line, renamed_line
 from packer.workspace import Workspace, open_workspace
 
 
@@ -80,6 +80,7 @@ def _moved_json(m: MovedAsset) -> dict[str, Any]:
         "asset_name": m.asset_name,
         "from": m.from_path,
         "to": m.to_path,
+        "from_name": m.from_name,
     }
 
 
@@ -107,14 +108,8 @@ def _status_json(status: Status) -> dict[str, Any]:
 def _status_lines(status: Status) -> list[str]:
     lines = [f"new        {n.path}  ({n.asset_name})" for n in status.new]
     lines += [f"missing    {m.asset_id}  {m.path}  ({m.asset_name})" for m in status.missing]
-    lines += [
-        f"moved      {m.asset_id}  {m.from_path} -> {m.to_path}  ({m.asset_name})"
-        for m in status.moved
-    ]
-    lines += [
-        f"renamed    {r.asset_id}  {r.path}  {r.old_name!r} -> {r.new_name!r}"
-        for r in status.renamed
-    ]
+    lines += [moved_line(m) for m in status.moved]
+    lines += [renamed_line(r) for r in status.renamed]
     lines += [
         f"ambiguous  {a.asset_name!r}: missing {', '.join(a.missing)}; new {', '.join(a.new)}"
         for a in status.ambiguous
@@ -173,7 +168,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     if args.json:
         _out_json(_sync_json(result, dry_run=args.dry_run))
         return code
-    for line in _status_lines(result.status):
+    for line in change_lines(result.changes, drawn=not args.dry_run):
         _out(("would: " if args.dry_run else "") + line)
     for problem in result.status.invalid:
         _err(f"error: {problem}")

@@ -39,7 +39,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -415,7 +415,7 @@ class PackerTasks:
             return self._plan
         frozen = _frozen_from_env() if self.frozen is None else self.frozen
         try:
-            snapshot = api.snapshot(self.ws, frozen=frozen)
+            snapshot = api.snapshot(self.ws, frozen=frozen, on_change=_say_change)
             if self._generated is None:
                 return plan_build(snapshot, self.ws.config.pack)
             self._snapshot = snapshot
@@ -597,6 +597,20 @@ def _warn(line: str) -> None:
     sys.stderr.write(shown(line) + "\n")
 
 
+def _say_to(out: TextIO) -> Callable[[str], None]:
+    """``packer build``'s identity lines: with its own lines, before doit's."""
+
+    def say(line: str) -> None:
+        out.write(shown(line) + "\n")
+
+    return say
+
+
+def _say_change(line: str) -> None:
+    """A sync's identity line while doit loads the tasks: on stderr, beside doit's report."""
+    _warn(f"packer: {line}")
+
+
 def _remote_cache(ws: Workspace) -> RemoteCache | None:
     """The build's remote cache; without one configured, ``packer.cache`` is never imported."""
     if ws.config.cache.remote is None and not os.environ.get(CACHE_REMOTE_ENV):
@@ -662,7 +676,7 @@ def build_workspace(
     with holding_build(ws):
         _recover_outputs(ws)
         with collector_paused():
-            snapshot = api.snapshot(ws, frozen=frozen)
+            snapshot = api.snapshot(ws, frozen=frozen, on_change=_say_to(out))
             plan = plan_build(snapshot, ws.config.pack)
         if shard is None and not argv and nothing_changed(ws, plan.pack_key):
             out.write(f"-- {counted(len(plan.tasks), 'asset')} and the pack are up to date\n")

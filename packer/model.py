@@ -38,6 +38,7 @@ REGISTRY_FORMAT = 1
 REGISTRY_OWNED_FIELDS = ("asset_id",)
 
 ASSET_ID_PATTERN = r"^[0-9a-f]{16}$"
+CONTENT_PATTERN = r"^[0-9a-f]{32}$"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
@@ -225,13 +226,22 @@ class AssetDecl(BaseModel):
 
 
 class RegistryEntry(BaseModel):
-    """One registered asset: its managed id, where it lives and what it is called."""
+    """One registered asset: its managed id, where it lives and what it is called, and what
+    its inputs held when a sync last saw them (``content``, for recognising it moved)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     asset_id: Annotated[str, StringConstraints(pattern=ASSET_ID_PATTERN)]
     asset_name: Name
     path: WorkspacePath
+    content: Annotated[str, StringConstraints(pattern=CONTENT_PATTERN)] | None = None
+    """``plan.content_fingerprint`` of the asset's kind and inputs; None for an asset without
+    inputs, or one registered before packer recorded it. Advisory: it names no build input."""
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What the entry says about the asset's identity (everything but ``content``)."""
+        return (self.asset_id, self.asset_name, self.path)
 
 
 class RegistryFile(BaseModel):

@@ -4,15 +4,17 @@ Nothing here touches the file system or the clock; every function takes values a
 values, sorted by asset_id or path, so planning is deterministic and cheap to test.
 The keys themselves are defined in ``packer.keys``.
 Imports: stdlib, packer.snapshot, packer.scan, packer.registry, packer.model, packer.keys,
-packer.workspace, packer.errors, packer.pack.codec.
+packer.hashing, packer.workspace, packer.errors, packer.pack.codec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from packer.errors import MissingInputError, PackerError, RegistryError
+from packer.hashing import hash_parts
 from packer.keys import output_key, pack_key, task_key
 from packer.model import PackSection, RegistryEntry
 from packer.pack.codec import ZstdCodec
@@ -41,6 +43,13 @@ class MovedAsset:
     asset_name: str
     from_path: str
     to_path: str
+    from_name: str
+    """The asset_name the registry had: ``asset_name`` unless it was renamed too (recognised
+    by its content, ``content_fingerprint``)."""
+
+    @property
+    def renamed(self) -> bool:
+        return self.from_name != self.asset_name
 
 
 @dataclass(frozen=True)
@@ -76,19 +85,62 @@ class Status:
     """Problems that hide identity (block sync)."""
     invalid: tuple[PackerError, ...]
     """Every problem, broken ones included, sorted by path."""
+    contents: Mapping[str, str | None] = field(default_factory=dict)
+    """``content_fingerprint`` by asset folder, for the declarations whose inputs were hashed."""
+    stale: tuple[str, ...] = ()
+    """asset_ids of entries in place whose recorded content is not their inputs' now, in a
+    workspace without problems: a sync records it, but it is no difference (frozen builds and
+    ``in_sync`` ignore it)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contents", MappingProxyType(dict(self.contents)))
 
     @property
     def in_sync(self) -> bool:
         return not (self.new or self.missing or self.moved or self.renamed or self.ambiguous)
 
     @property
+    def needs_write(self) -> bool:
+        """Whether a sync would change registry.json (a difference, or content to record)."""
+        return not self.in_sync or bool(self.stale)
+
+    @property
     def ok(self) -> bool:
         return self.in_sync and not self.invalid
 
 
-def reconcile(registry: Registry, scan: ScanResult) -> Status:
+def content_fingerprint(kind: str, input_hashes: Iterable[str]) -> str | None:
+    """What an asset's inputs hold, whatever their names and order: its kind and the multiset
+    of their xxh3_128. A missing entry and a new folder with the same one are one asset moved
+    (and maybe renamed), as git pairs a deleted and an added file of the same content. None
+    for an asset without inputs: nothing to recognise it by."""
+    hashes = sorted(input_hashes)
+    return hash_parts(["content", kind, *hashes]) if hashes else None
+
+
+def _contents(scan: ScanResult, input_hashes: Mapping[str, str]) -> dict[str, str | None]:
+    """``content_fingerprint`` of each declaration whose inputs are all in ``input_hashes``."""
+    contents: dict[str, str | None] = {}
+    for d in scan.decls:
+        hashes = [input_hashes[rel] for rel in d.inputs if rel in input_hashes]
+        if len(hashes) == len(d.inputs):
+            contents[d.path] = content_fingerprint(d.kind, hashes)
+    return contents
+
+
+def reconcile(
+    registry: Registry, scan: ScanResult, input_hashes: Mapping[str, str] | None = None
+) -> Status:
+    """How ``scan`` differs from ``registry``. Entries and folders are paired by path, then by
+    asset_name, then, with ``input_hashes`` (of the new folders' inputs at least), by content:
+    one missing entry and one new folder with the same ``content_fingerprint`` are a move."""
     decls = {d.path: d for d in scan.decls}
+    contents = _contents(scan, input_hashes or {})
+    # Content is recorded only from a workspace without problems: a sync or build that fails
+    # leaves registry.json as it was unless an identity changed.
+    clean = not scan.all_problems
     renamed: list[RenamedAsset] = []
+    stale: list[str] = []
     missing_by_name: dict[str, list[RegistryEntry]] = {}
     for entry in registry.entries:
         decl = decls.get(entry.path)
@@ -97,6 +149,8 @@ def reconcile(registry: Registry, scan: ScanResult) -> Status:
                 renamed.append(
                     RenamedAsset(entry.asset_id, entry.path, entry.asset_name, decl.asset_name)
                 )
+            if entry.path in contents and contents[entry.path] != entry.content and clean:
+                stale.append(entry.asset_id)
         elif entry.path not in scan.broken_paths:
             missing_by_name.setdefault(entry.asset_name, []).append(entry)
     new_by_name: dict[str, list[Declaration]] = {}
@@ -104,14 +158,14 @@ def reconcile(registry: Registry, scan: ScanResult) -> Status:
         if d.path not in registry.by_path:
             new_by_name.setdefault(d.asset_name, []).append(d)
 
-    new: list[NewAsset] = []
-    missing: list[MissingAsset] = []
     moved: list[MovedAsset] = []
     ambiguous: list[AmbiguousMove] = []
+    unpaired: list[RegistryEntry] = []
+    unplaced: list[Declaration] = []
     for name in sorted(set(missing_by_name) | set(new_by_name)):
         gone, fresh = missing_by_name.get(name, []), new_by_name.get(name, [])
         if len(gone) == 1 and len(fresh) == 1:
-            moved.append(MovedAsset(gone[0].asset_id, name, gone[0].path, fresh[0].path))
+            moved.append(MovedAsset(gone[0].asset_id, name, gone[0].path, fresh[0].path, name))
         elif gone and fresh:
             ambiguous.append(
                 AmbiguousMove(
@@ -121,8 +175,21 @@ def reconcile(registry: Registry, scan: ScanResult) -> Status:
                 )
             )
         else:
-            missing += [MissingAsset(e.asset_id, e.asset_name, e.path) for e in gone]
-            new += [NewAsset(d.path, name) for d in fresh]
+            unpaired += gone
+            unplaced += fresh
+    pairs = _paired_by_content(unpaired, unplaced, contents)
+    for entry, decl in pairs:
+        moved.append(
+            MovedAsset(entry.asset_id, decl.asset_name, entry.path, decl.path, entry.asset_name)
+        )
+    paired_ids = {entry.asset_id for entry, _ in pairs}
+    paired_paths = {decl.path for _, decl in pairs}
+    missing = [
+        MissingAsset(e.asset_id, e.asset_name, e.path)
+        for e in unpaired
+        if e.asset_id not in paired_ids
+    ]
+    new = [NewAsset(d.path, d.asset_name) for d in unplaced if d.path not in paired_paths]
     return Status(
         registered=len(registry.entries),
         new=tuple(sorted(new, key=lambda a: a.path)),
@@ -132,7 +199,30 @@ def reconcile(registry: Registry, scan: ScanResult) -> Status:
         ambiguous=tuple(ambiguous),
         broken=scan.broken,
         invalid=scan.all_problems,
+        contents=contents,
+        stale=tuple(sorted(stale, key=str.encode)),
     )
+
+
+def _paired_by_content(
+    gone: list[RegistryEntry], fresh: list[Declaration], contents: Mapping[str, str | None]
+) -> list[tuple[RegistryEntry, Declaration]]:
+    """Missing entries and new folders whose content is the same and shared by no other of
+    them. Several with one content (copies of a placeholder) pair nothing: a guess could give
+    one asset's id to another, while leaving them new and missing loses no file."""
+    by_content: dict[str, tuple[list[RegistryEntry], list[Declaration]]] = {}
+    for entry in gone:
+        if entry.content is not None:
+            by_content.setdefault(entry.content, ([], []))[0].append(entry)
+    for decl in fresh:
+        content = contents.get(decl.path)
+        if content is not None and content in by_content:
+            by_content[content][1].append(decl)
+    return [
+        (entries[0], decls[0])
+        for entries, decls in by_content.values()
+        if len(entries) == 1 and len(decls) == 1
+    ]
 
 
 @dataclass(frozen=True)
@@ -150,6 +240,19 @@ class SyncChanges:
         return not (self.registered or self.moved or self.renamed or self.retired)
 
 
+def moved_line(m: MovedAsset) -> str:
+    if m.renamed:
+        return (
+            f"moved+renamed {m.asset_id}  {m.from_path} -> {m.to_path}  "
+            f"{m.from_name!r} -> {m.asset_name!r}"
+        )
+    return f"moved      {m.asset_id}  {m.from_path} -> {m.to_path}  ({m.asset_name})"
+
+
+def renamed_line(r: RenamedAsset) -> str:
+    return f"renamed    {r.asset_id}  {r.path}  {r.old_name!r} -> {r.new_name!r}"
+
+
 def change_lines(changes: SyncChanges, *, drawn: bool = True) -> list[str]:
     """One line per identity change, as ``packer sync`` and a build's sync print them (the
     caller escapes them, ``errors.shown``). ``drawn=False`` (a dry run): the ids a sync would
@@ -158,21 +261,15 @@ def change_lines(changes: SyncChanges, *, drawn: bool = True) -> list[str]:
         f"registered {e.asset_id if drawn else '(new id)'}  {e.path}  ({e.asset_name})"
         for e in changes.registered
     ]
-    lines += [
-        f"moved      {m.asset_id}  {m.from_path} -> {m.to_path}  ({m.asset_name})"
-        for m in changes.moved
-    ]
-    lines += [
-        f"renamed    {r.asset_id}  {r.path}  {r.old_name!r} -> {r.new_name!r}"
-        for r in changes.renamed
-    ]
+    lines += [moved_line(m) for m in changes.moved]
+    lines += [renamed_line(r) for r in changes.renamed]
     lines += [f"retired    {m.asset_id}  {m.path}  ({m.asset_name})" for m in changes.retired]
     return lines
 
 
 def sync_registry(registry: Registry, status: Status) -> tuple[Registry, SyncChanges]:
     """The registry after registering new assets, applying moves and renames, retiring missing,
-    and what that changed.
+    recording the content of the entries whose inputs ``status`` saw hashed, and what changed.
 
     Refuses (changing nothing) while any asset.json hides its identity or a move is ambiguous:
     retiring an id because its folder was moved *and* broken at once would lose the identity.
@@ -187,23 +284,28 @@ def sync_registry(registry: Registry, status: Status) -> tuple[Registry, SyncCha
             "use `packer mv` or make the names unique",
             amb.new[0],
         )
+    contents = status.contents
+
+    def entry(asset_id: str, asset_name: str, path: str) -> RegistryEntry:
+        old = registry.by_id.get(asset_id)
+        content = contents.get(path, old.content if old else None)
+        return RegistryEntry(asset_id=asset_id, asset_name=asset_name, path=path, content=content)
+
     taken = set(registry.taken_ids())
     registered: list[RegistryEntry] = []
     for new in status.new:
         asset_id = new_asset_id(taken)
         taken.add(asset_id)
-        registered.append(
-            RegistryEntry(asset_id=asset_id, asset_name=new.asset_name, path=new.path)
-        )
-    upsert = list(registered)
-    for move in status.moved:
-        upsert.append(
-            RegistryEntry(asset_id=move.asset_id, asset_name=move.asset_name, path=move.to_path)
-        )
-    for rename in status.renamed:
-        upsert.append(
-            RegistryEntry(asset_id=rename.asset_id, asset_name=rename.new_name, path=rename.path)
-        )
+        registered.append(entry(asset_id, new.asset_name, new.path))
+    # Content alone first: a renamed entry's later upsert replaces its own.
+    by_id = registry.by_id
+    upsert = [
+        entry(asset_id, by_id[asset_id].asset_name, by_id[asset_id].path)
+        for asset_id in status.stale
+    ]
+    upsert += registered
+    upsert += [entry(m.asset_id, m.asset_name, m.to_path) for m in status.moved]
+    upsert += [entry(r.asset_id, r.new_name, r.path) for r in status.renamed]
     synced = registry.replace(upsert=upsert, retire=(m.asset_id for m in status.missing))
     return synced, SyncChanges(tuple(registered), status.moved, status.renamed, status.missing)
 

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from packer.errors import ConflictError, RegistryError
 from packer.fsutil import MIB, read_regular
-from packer.hashing import hash_bytes
+from packer.hashing import hash_bytes, hash_parts
 from packer.jsontext import JsonTextError, parse_json
 from packer.model import REGISTRY_FORMAT, RegistryEntry, RegistryFile, field_problem
 from packer.workspace import REGISTRY_FILE
@@ -63,6 +63,13 @@ class Registry:
     def __reduce__(self) -> tuple[object, ...]:
         # Rebuilt from its fields: the cached indexes (mapping proxies) do not pickle.
         return (Registry, (self.entries, self.retired))
+
+    @cached_property
+    def identity_hash(self) -> str:
+        """A digest of the identities alone (ids, names, paths, retired ids), not of the
+        advisory ``content`` fields: what a snapshot's fingerprint names of the registry."""
+        parts = [part for entry in self.entries for part in entry.identity]
+        return hash_parts(["entries", *parts, "retired", *sorted(self.retired, key=str.encode)])
 
     def taken_ids(self) -> frozenset[str]:
         """Every id that may never be drawn again: active and retired."""
@@ -104,13 +111,17 @@ def render(registry: Registry) -> bytes:
     """The canonical text of a registry."""
     data = {
         "format": REGISTRY_FORMAT,
-        "assets": [
-            {"asset_id": e.asset_id, "asset_name": e.asset_name, "path": e.path}
-            for e in registry.entries
-        ],
+        "assets": [_entry_json(e) for e in registry.entries],
         "retired": sorted(registry.retired, key=str.encode),
     }
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _entry_json(entry: RegistryEntry) -> dict[str, str]:
+    data = {"asset_id": entry.asset_id, "asset_name": entry.asset_name, "path": entry.path}
+    if entry.content is not None:
+        data["content"] = entry.content
+    return data
 
 
 def parse(text: bytes, path: str = REGISTRY_FILE) -> Registry:
@@ -208,9 +219,22 @@ _State = RegistryEntry | str | None
 
 
 def _state(registry: Registry, asset_id: str) -> _State:
+    """The identity of ``asset_id`` on one side: retired, absent, or its entry without the
+    advisory ``content`` (which never makes a conflict; ``_content`` picks it afterwards)."""
     if asset_id in registry.retired:
         return _RETIRED
-    return registry.by_id.get(asset_id)
+    entry = registry.by_id.get(asset_id)
+    return None if entry is None else entry.model_copy(update={"content": None})
+
+
+def _content(asset_id: str, base: Registry, ours: Registry, theirs: Registry) -> str | None:
+    """The merged entry's ``content``: the side that changed it from the base, ours if both
+    did (either is what a sync saw; the next sync records the merged workspace's own)."""
+    was, mine, their = (side.by_id.get(asset_id) for side in (base, ours, theirs))
+    before = None if was is None else was.content
+    if mine is not None and (mine.content != before or their is None):
+        return mine.content
+    return None if their is None else their.content
 
 
 def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
@@ -246,7 +270,8 @@ def merge(base: Registry, ours: Registry, theirs: Registry) -> Registry:
         if result == _RETIRED:
             retired.add(asset_id)
         elif isinstance(result, RegistryEntry):
-            entries.append(result)
+            content = _content(asset_id, base, ours, theirs)
+            entries.append(result.model_copy(update={"content": content}))
     claimed: dict[str, RegistryEntry] = {}
     for entry in entries:
         other = claimed.setdefault(entry.path, entry)

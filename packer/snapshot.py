@@ -1,7 +1,7 @@
 """The snapshot: one immutable, coherent view of registry + declarations + input contents.
 
 Every command and every build reads the workspace through exactly one ``Snapshot``. Its
-``fingerprint`` is a digest of content only (registry text, each asset.json, each input's
+``fingerprint`` is a digest of content only (registry identities, each asset.json, each input's
 xxh3_128), so the same content gives the same fingerprint on any machine and after any history.
 
 Inputs are hashed through the stat cache (``packer.statcache``), which spares re-reading files
@@ -59,8 +59,11 @@ def hash_inputs(ws: Workspace, stats: Mapping[str, FileStat], cache: StatCache) 
     return {rel: cache.hash(rel, base + rel, stats[rel]) for rel in sorted(stats)}
 
 
-def fingerprint(registry_hash: str, scan: ScanResult, input_hashes: Mapping[str, str]) -> str:
-    parts = ["registry", registry_hash]
+def fingerprint(registry_identity: str, scan: ScanResult, input_hashes: Mapping[str, str]) -> str:
+    """The digest of content a snapshot names: the registry's identities
+    (``Registry.identity_hash``: not its advisory content records, so a registry that has or
+    has not yet recorded an edit gives the same pack), each asset.json and each input."""
+    parts = ["registry", registry_identity]
     for d in scan.decls:
         parts += ["asset", d.path, d.decl_hash]
         for rel in d.inputs:
@@ -72,13 +75,16 @@ def open_stat_cache(ws: Workspace) -> StatCache:
     return StatCache(ws.state_path(STAT_CACHE))
 
 
-def take_snapshot(
-    ws: Workspace, registry: Registry, registry_hash: str, scan: ScanResult, cache: StatCache
+def make_snapshot(
+    registry: Registry, registry_hash: str, scan: ScanResult, input_hashes: Mapping[str, str]
 ) -> Snapshot:
-    """Hash the scanned inputs (through ``cache``, which is then saved) into a snapshot."""
-    hashes = hash_inputs(ws, scan.input_stats, cache)
-    cache.save()
-    return Snapshot(registry, registry_hash, scan, hashes, fingerprint(registry_hash, scan, hashes))
+    return Snapshot(
+        registry,
+        registry_hash,
+        scan,
+        input_hashes,
+        fingerprint(registry.identity_hash, scan, input_hashes),
+    )
 
 
 def hash_generated(
@@ -117,10 +123,4 @@ def with_generated_inputs(snapshot: Snapshot, hashes: Mapping[str, str]) -> Snap
     )
     scan = dataclasses.replace(scan, problems=problems)
     merged = {**snapshot.input_hashes, **hashes}
-    return Snapshot(
-        snapshot.registry,
-        snapshot.registry_hash,
-        scan,
-        merged,
-        fingerprint(snapshot.registry_hash, scan, merged),
-    )
+    return make_snapshot(snapshot.registry, snapshot.registry_hash, scan, merged)

@@ -94,6 +94,7 @@ def test_sync_json_names_what_it_registered_moved_renamed_and_retired(
             "asset_name": "hero",
             "from": "assets/hero",
             "to": "assets/chars/hero",
+            "from_name": "hero",
         }
     ]
     assert second["renamed"] == [
@@ -162,6 +163,7 @@ def test_mv_json(workspace: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> 
         "asset_name": "hero",
         "from": "assets/hero",
         "to": "assets/chars/hero",
+        "from_name": "hero",
     }
     refused = failure(cli("mv", "assets/nothing", "assets/x", "--json"))
     assert refused["errors"][0]["path"] == "assets/nothing"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from conftest import Result, run_packer, text_asset, write_asset
+from conftest import Result, ids_by_name, run_packer, text_asset, write_asset
 
 from packer import api
 from packer.pack import PackEntry, write_pack
@@ -58,8 +58,9 @@ def test_a_newline_in_an_asset_name_cannot_forge_a_status_or_sync_line(
 
     synced = cli("-C", str(workspace), "sync")
     assert synced.code == 0, synced.err
+    one = ids_by_name(workspace)["x\nnew        assets/fake  (fake)"]
     assert synced.out.splitlines() == [
-        "new        assets/one  (x\\nnew        assets/fake  (fake))"
+        f"registered {one}  assets/one  (x\\nnew        assets/fake  (fake))"
     ]
     listed = cli("-C", str(workspace), "ls")
     assert len(listed.out.splitlines()) == 1

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result, ids_by_name, registry_json, text_asset, write_asset
+from conftest import (
+    Result,
+    ids_by_name,
+    registry_json,
+    run_doit,
+    run_packer,
+    text_asset,
+    write_asset,
+)
 
 from packer.registry import new_asset_id, parse, render
 
@@ -36,13 +44,14 @@ STATUS_KEYS = {
 }
 
 
-def canonical_registry(entries: Iterable[tuple[str, str, str]], retired: Iterable[str] = ()) -> str:
-    """SPEC §2's canonical text, restated: entries (asset_id, asset_name, path) sorted by id."""
+def canonical_registry(entries: Iterable[tuple[str, ...]], retired: Iterable[str] = ()) -> str:
+    """SPEC §2's canonical text, restated: entries (asset_id, asset_name, path[, content])
+    sorted by id, the content recorded when there is one."""
     data = {
         "format": 1,
         "assets": [
-            {"asset_id": i, "asset_name": n, "path": p}
-            for i, n, p in sorted(entries, key=lambda e: e[0].encode())
+            dict(zip(("asset_id", "asset_name", "path", "content"), e, strict=False))
+            for e in sorted(entries, key=lambda e: e[0].encode())
         ],
         "retired": sorted(retired, key=str.encode),
     }
@@ -120,6 +129,7 @@ def test_status_json_reports_every_category_in_its_documented_shape(
                 "asset_name": "mover",
                 "from": "assets/mover",
                 "to": "assets/moved/mover",
+                "from_name": "mover",
             }
         ],
         "renamed": [
@@ -177,12 +187,12 @@ def test_sync_registers_new_assets_with_16_hex_ids(workspace: Path, cli: Cli) ->
     for name in ("hero", "villain", "intro"):
         text_asset(workspace, f"assets/{name}", name)
     result = sync(cli, workspace)
-    assert result.out.splitlines() == [
-        "new        assets/hero  (hero)",
-        "new        assets/intro  (intro)",
-        "new        assets/villain  (villain)",
-    ]
     ids = ids_by_name(workspace)
+    assert result.out.splitlines() == [
+        f"registered {ids['hero']}  assets/hero  (hero)",
+        f"registered {ids['intro']}  assets/intro  (intro)",
+        f"registered {ids['villain']}  assets/villain  (villain)",
+    ]
     assert sorted(ids) == ["hero", "intro", "villain"]
     assert all(HEX16.match(i) for i in ids.values())
     assert len(set(ids.values())) == 3
@@ -211,7 +221,7 @@ def test_sync_dry_run_says_what_it_would_do_and_writes_nothing(workspace: Path, 
     text_asset(workspace, "assets/hero", "hero")
     before = (workspace / "registry.json").read_bytes()
     result = sync(cli, workspace, "--dry-run")
-    assert result.out == "would: new        assets/hero  (hero)\n"
+    assert result.out == "would: registered (new id)  assets/hero  (hero)\n"
     assert (workspace / "registry.json").read_bytes() == before
     assert status_json(cli, workspace)[1]["new"] == [{"path": "assets/hero", "asset_name": "hero"}]
 
@@ -247,6 +257,7 @@ def test_folder_moved_outside_packer_keeps_the_id(workspace: Path, cli: Cli) -> 
             "asset_name": "hero",
             "from": "assets/hero",
             "to": "assets/chars/hero",
+            "from_name": "hero",
         }
     ]
     assert data["new"] == data["missing"] == []
@@ -257,17 +268,65 @@ def test_folder_moved_outside_packer_keeps_the_id(workspace: Path, cli: Cli) -> 
     assert registry_json(workspace)["retired"] == []
 
 
-def test_folder_moved_and_renamed_at_once_is_not_guessed(workspace: Path, cli: Cli) -> None:
-    text_asset(workspace, "assets/hero", "hero")
+def test_folder_moved_and_renamed_at_once_is_recognised_by_its_content(
+    workspace: Path, cli: Cli
+) -> None:
+    text_asset(workspace, "assets/hero", "hero", "the hero's own lines\n")
+    text_asset(workspace, "assets/villain", "villain", "the villain's lines\n")
     sync(cli, workspace)
     old_id = ids_by_name(workspace)["hero"]
     shutil.rmtree(workspace / "assets/hero")
-    text_asset(workspace, "assets/chars/hero", "sprites/hero")
+    # Renamed input file too: only what the inputs hold identifies the asset.
+    write_asset(
+        workspace,
+        "assets/chars/player",
+        {"asset_name": "player", "kind": "text", "inputs": ["lines.txt"]},
+        {"lines.txt": "the hero's own lines\n"},
+    )
+    code, data = status_json(cli, workspace)
+    assert code == 1
+    assert (data["missing"], data["new"]) == ([], [])
+    move = {
+        "asset_id": old_id,
+        "asset_name": "player",
+        "from": "assets/hero",
+        "to": "assets/chars/player",
+        "from_name": "hero",
+    }
+    assert data["moved"] == [move]
+    human = cli("-C", str(workspace), "status")
+    assert f"moved+renamed {old_id}  assets/hero -> assets/chars/player  'hero' -> 'player'" in (
+        human.out.splitlines()
+    )
+    result = sync(cli, workspace)
+    assert result.out.splitlines() == [
+        f"moved+renamed {old_id}  assets/hero -> assets/chars/player  'hero' -> 'player'"
+    ]
+    assert ids_by_name(workspace)["player"] == old_id
+    assert "hero" not in ids_by_name(workspace)
+
+
+def test_a_move_and_rename_with_new_content_or_shared_content_is_not_guessed(
+    workspace: Path, cli: Cli
+) -> None:
+    text_asset(workspace, "assets/hero", "hero", "hero v1\n")
+    text_asset(workspace, "assets/copy1", "copy1", "placeholder\n")
+    text_asset(workspace, "assets/copy2", "copy2", "placeholder\n")
+    sync(cli, workspace)
+    ids = ids_by_name(workspace)
+    shutil.rmtree(workspace / "assets/hero")
+    text_asset(workspace, "assets/chars/hero", "sprites/hero", "hero v2\n")
+    # Two missing placeholders and one new folder holding the same bytes: no guess.
+    shutil.rmtree(workspace / "assets/copy1")
+    shutil.rmtree(workspace / "assets/copy2")
+    text_asset(workspace, "assets/copy3", "copy3", "placeholder\n")
     code, data = status_json(cli, workspace)
     assert code == 1
     assert data["moved"] == []
-    assert data["missing"] == [{"asset_id": old_id, "asset_name": "hero", "path": "assets/hero"}]
-    assert data["new"] == [{"path": "assets/chars/hero", "asset_name": "sprites/hero"}]
+    assert sorted(m["asset_id"] for m in data["missing"]) == sorted(
+        [ids["hero"], ids["copy1"], ids["copy2"]]
+    )
+    assert sorted(n["path"] for n in data["new"]) == ["assets/chars/hero", "assets/copy3"]
 
 
 def test_ambiguous_move_of_two_missing_entries_changes_nothing(workspace: Path, cli: Cli) -> None:
@@ -330,7 +389,7 @@ def test_deleting_a_folder_retires_its_id(workspace: Path, cli: Cli) -> None:
         {"asset_id": ids["villain"], "asset_name": "villain", "path": "assets/villain"}
     ]
     result = sync(cli, workspace)
-    assert result.out == f"missing    {ids['villain']}  assets/villain  (villain)\n"
+    assert result.out == f"retired    {ids['villain']}  assets/villain  (villain)\n"
     assert registry_json(workspace)["retired"] == [ids["villain"]]
     assert ids_by_name(workspace) == {"hero": ids["hero"]}
 
@@ -423,8 +482,12 @@ def test_mv_moves_the_folder_and_keeps_the_id_in_one_command(synced: Path, cli: 
     assert not (synced / "assets/hero").exists()
     assert (synced / "assets/chars/hero/data.txt").read_text() == "hello\n"
     assert ids_by_name(synced) == ids
+    content = {e["asset_id"]: e["content"] for e in registry_json(synced)["assets"]}
     assert (synced / "registry.json").read_text() == canonical_registry(
-        [(ids["hero"], "hero", "assets/chars/hero"), (ids["villain"], "villain", "assets/villain")]
+        [
+            (ids["hero"], "hero", "assets/chars/hero", content[ids["hero"]]),
+            (ids["villain"], "villain", "assets/villain", content[ids["villain"]]),
+        ]
     )
     # Folder and registry changed together: nothing is left for a sync to do.
     assert cli("status").code == 0
@@ -603,7 +666,7 @@ def test_registry_text_is_canonical(workspace: Path, cli: Cli) -> None:
     path = workspace / "registry.json"
     text = path.read_text(encoding="utf-8")
     data = registry_json(workspace)
-    entries = [(e["asset_id"], e["asset_name"], e["path"]) for e in data["assets"]]
+    entries = [(e["asset_id"], e["asset_name"], e["path"], e["content"]) for e in data["assets"]]
     assert text == canonical_registry(entries, data["retired"])
     # Fixed key order, entries sorted by id, two-space indent, one trailing newline.
     pairs = json.loads(text, object_pairs_hook=lambda kv: [k for k, _ in kv])
@@ -630,3 +693,40 @@ def test_registry_holds_no_field_that_every_write_changes(workspace: Path, cli: 
     assert removed <= {"    }"}, removed
     assert f'      "asset_id": "{hero_id}",' in second.splitlines()
     assert set(registry_json(workspace)) == {"format", "assets", "retired"}
+
+
+def test_builds_say_what_their_sync_registered_moved_and_retired(workspace: Path) -> None:
+    text_asset(workspace, "assets/hero", "hero", "the hero\n")
+    text_asset(workspace, "assets/villain", "villain", "the villain\n")
+    first = run_packer("build", cwd=workspace)
+    assert first.code == 0, first.err
+    ids = ids_by_name(workspace)
+    assert first.out.splitlines()[:2] == [
+        f"registered {ids['hero']}  assets/hero  (hero)",
+        f"registered {ids['villain']}  assets/villain  (villain)",
+    ]
+    shutil.rmtree(workspace / "assets/villain")
+    shutil.move(workspace / "assets/hero", workspace / "assets/player")
+    text_asset(workspace, "assets/player", "player", "the hero\n")
+    second = run_packer("build", cwd=workspace)
+    assert second.code == 0, second.err
+    assert second.out.splitlines()[:2] == [
+        f"moved+renamed {ids['hero']}  assets/hero -> assets/player  'hero' -> 'player'",
+        f"retired    {ids['villain']}  assets/villain  (villain)",
+    ]
+    assert ids_by_name(workspace) == {"player": ids["hero"]}
+    # Plain doit syncs while it loads the tasks: the same lines, on stderr beside doit's report.
+    text_asset(workspace, "assets/intro", "intro", "the intro\n")
+    third = run_doit(workspace)
+    assert third.code == 0, third.err
+    intro = ids_by_name(workspace)["intro"]
+    assert f"packer: registered {intro}  assets/intro  (intro)" in third.err.splitlines()
+    # An edit changes no identity: nothing to say, though the sync records the new content.
+    recorded = {e["asset_id"]: e["content"] for e in registry_json(workspace)["assets"]}
+    (workspace / "assets/intro/data.txt").write_text("the intro, longer\n")
+    fourth = run_packer("build", cwd=workspace)
+    assert fourth.code == 0, fourth.err
+    said = [line for line in fourth.out.splitlines() if line.startswith(("registered", "moved"))]
+    assert said == []
+    now = {e["asset_id"]: e["content"] for e in registry_json(workspace)["assets"]}
+    assert now[intro] != recorded[intro] and now[ids["hero"]] == recorded[ids["hero"]]

@@ -117,6 +117,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "packer.plan": {
         "packer.errors",
+        "packer.hashing",
         "packer.keys",
         "packer.model",
         "packer.pack.codec",

@@ -30,8 +30,16 @@ def aid(n: int) -> str:
     return f"{n:016x}"
 
 
-def entry(n: int, name: str | None = None, path: str | None = None) -> RegistryEntry:
-    return RegistryEntry(asset_id=aid(n), asset_name=name or f"a{n}", path=path or f"assets/a{n}")
+def entry(
+    n: int, name: str | None = None, path: str | None = None, content: str | None = None
+) -> RegistryEntry:
+    return RegistryEntry(
+        asset_id=aid(n), asset_name=name or f"a{n}", path=path or f"assets/a{n}", content=content
+    )
+
+
+def content(n: int) -> str:
+    return f"{n:032x}"
 
 
 def reg(*entries: RegistryEntry, retired: tuple[int, ...] = ()) -> Registry:
@@ -93,6 +101,33 @@ def test_move_and_rename_of_the_same_asset_combine(tmp_path: Path) -> None:
         entry(1, name="renamed", path="assets/moved/a1"), entry(2, name="two", path="assets/b2")
     )
     assert merge(base, theirs, ours) == result
+
+
+def test_content_records_never_conflict(tmp_path: Path) -> None:
+    # Both sides edited a1's inputs (git says whether the inputs conflict); the record of what a
+    # sync saw is advisory, so the merge takes ours and the next sync records the merged files.
+    base = reg(entry(1, content=content(1)), entry(2, content=content(2)), entry(3))
+    ours = reg(
+        entry(1, content=content(11)), entry(2, content=content(2)), entry(3, content=content(3))
+    )
+    theirs = reg(
+        entry(1, content=content(21)),
+        entry(2, path="assets/moved/a2", content=content(22)),
+        entry(3, name="three"),
+    )
+    result = merged_file(tmp_path, base, ours, theirs)
+    assert result == reg(
+        entry(1, content=content(11)),
+        entry(2, path="assets/moved/a2", content=content(22)),
+        entry(3, name="three", content=content(3)),
+    )
+
+
+def test_a_content_record_alone_yields_to_a_retirement(tmp_path: Path) -> None:
+    base = reg(entry(1, content=content(1)), entry(2))
+    ours = reg(entry(1, content=content(11)), entry(2))
+    theirs = reg(entry(2), retired=(1,))
+    assert merged_file(tmp_path, base, ours, theirs) == reg(entry(2), retired=(1,))
 
 
 @pytest.mark.parametrize("retiring_side", ["ours", "theirs"])
