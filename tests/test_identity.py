@@ -19,6 +19,7 @@ import pytest
 from conftest import (
     Result,
     ids_by_name,
+    pack_bytes,
     registry_json,
     run_doit,
     run_packer,
@@ -730,3 +731,23 @@ def test_builds_say_what_their_sync_registered_moved_and_retired(workspace: Path
     assert said == []
     now = {e["asset_id"]: e["content"] for e in registry_json(workspace)["assets"]}
     assert now[intro] != recorded[intro] and now[ids["hero"]] == recorded[ids["hero"]]
+
+
+def test_recorded_content_is_no_build_input(workspace: Path, tmp_path: Path) -> None:
+    # A clone whose registry.json recorded no content (or an old one) builds frozen to the
+    # same pack and manifest bytes: content is advisory, never drift, never in the pack.
+    text_asset(workspace, "assets/hero", "hero", "the hero\n")
+    text_asset(workspace, "assets/villain", "villain", "the villain\n")
+    assert run_packer("build", cwd=workspace).code == 0
+    clone = tmp_path / "clone"
+    shutil.copytree(workspace, clone, ignore=shutil.ignore_patterns(".packer", "build"))
+    data = registry_json(clone)
+    assert all("content" in e for e in data["assets"])
+    for e in data["assets"]:
+        del e["content"]
+    (clone / "registry.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    before = (clone / "registry.json").read_bytes()
+    frozen = run_packer("build", "--frozen", cwd=clone)
+    assert frozen.code == 0, frozen.err
+    assert (clone / "registry.json").read_bytes() == before
+    assert pack_bytes(clone) == pack_bytes(workspace)
