@@ -335,6 +335,25 @@ def plan_build(
     return BuildPlan(snapshot.fingerprint, tuple(tasks), key, codec, frozenset(late))
 
 
+def changed_since(before: BuildPlan, after: BuildPlan) -> frozenset[str]:
+    """The asset_ids of ``after``'s tasks that are not exactly as in ``before`` (new ones
+    included), and of every asset that depends on one of them, directly or not: its key folds
+    in their outputs. The others have the same keys as in ``before``."""
+    previous = {t.asset_id: t for t in before.tasks}
+    dependents: dict[str, list[str]] = {}
+    for t in after.tasks:
+        for dep_id in t.dep_ids:
+            dependents.setdefault(dep_id, []).append(t.asset_id)
+    changed = {t.asset_id for t in after.tasks if previous.get(t.asset_id) != t}
+    stack = list(changed)
+    while stack:
+        for dependent in dependents.get(stack.pop(), ()):
+            if dependent not in changed:
+                changed.add(dependent)
+                stack.append(dependent)
+    return frozenset(changed)
+
+
 def _asset_task(
     d: Declaration, asset_id: str, hashes: tuple[str, ...], dep_ids: tuple[str, ...]
 ) -> AssetTask:

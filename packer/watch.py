@@ -11,12 +11,14 @@ is built right after it.
 
 Each build is ``packer build``'s (``packer.doit.build_workspace``): the build lock, the same
 snapshot, tasks, doit record and pack commit, so a ``doit`` afterwards has nothing to do and no
-pack is ever torn. Each build prints one line on stdout (``--json``: one JSON object), or its
+pack is ever torn. The plan of the last build that succeeded is kept: the next build leaves the
+asset tasks unchanged since out of doit's graph (``build_workspace``'s ``since``).
+Each build prints one line on stdout (``--json``: one JSON object), or its
 ``error:`` lines on stderr. SIGINT or SIGTERM ends the watch with exit 0 once the build under
 way (if any) has finished; a second signal abandons it, which is safe as a kill is: the pack
 and manifest are committed as a pair.
 Imports: stdlib, watchfiles (only here, so no other command imports it), packer.doit,
-packer.progress, packer.registry, packer.workspace, packer.errors.
+packer.plan, packer.progress, packer.registry, packer.workspace, packer.errors.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any, TextIO
 
 from packer.doit import BuildOutcome, build_workspace
 from packer.errors import PackerError, shown
+from packer.plan import BuildPlan
 from packer.progress import summary, summary_json
 from packer.registry import read_registry_hash
 from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, open_workspace
@@ -121,6 +124,9 @@ class _Watch:
     """Where the build's own reporter writes (nowhere: the watch prints one line per build)."""
     registry_hash: str | None = None
     """The registry text the last build read (after its own sync); None before one did."""
+    last_plan: BuildPlan | None = None
+    """The plan of the last build that succeeded in full: the next build leaves the tasks
+    unchanged since out of doit's graph (``build_workspace``'s ``since``)."""
 
     def changed(self, changes: Iterable[tuple[Any, str]]) -> list[str]:
         """The workspace-relative paths in a change set that can change the build."""
@@ -142,12 +148,16 @@ class _Watch:
         outcome: BuildOutcome | None = None
         try:
             self.ws = open_workspace(self.ws.root, search_up=False)  # packer.toml may change
-            outcome = build_workspace(self.ws, (), frozen=self.frozen, out=self.sink)
+            outcome = build_workspace(
+                self.ws, (), frozen=self.frozen, out=self.sink, since=self.last_plan
+            )
         except PackerError as err:
             errors: tuple[str, ...] = (str(err),)
             sys.stderr.write(f"error: {err}\n")
         else:
             self.registry_hash = outcome.registry_hash
+            if outcome.plan is not None:
+                self.last_plan = outcome.plan
             errors = outcome.errors
             if outcome.code != 0 and not errors:
                 errors = ("the build failed; `packer build` shows doit's report",)

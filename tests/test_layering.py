@@ -287,6 +287,7 @@ ALLOWED: dict[str, set[str]] = {
     "packer.watch": {
         "packer.doit",
         "packer.errors",
+        "packer.plan",
         "packer.progress",
         "packer.registry",
         "packer.workspace",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from packer.pack import PackReader
-from tests.conftest import ids_by_name, run_doit, run_packer, text_asset
+from tests.conftest import ids_by_name, pack_bytes, run_doit, run_packer, text_asset
 
 LINE_TIMEOUT_S = 30.0
 QUIET_S = 1.0
@@ -214,3 +215,36 @@ def test_without_watchfiles_it_is_one_error_line(workspace: Path) -> None:
     assert done.stderr == (
         "error: .: packer watch needs watchfiles; install it with: pip install 'packer[watch]'\n"
     )
+
+
+def _clean_build_bytes(root: Path) -> tuple[bytes, bytes]:
+    """The pack and manifest a ``packer build`` from nothing gives for the workspace as it is."""
+    shutil.rmtree(root / "build")
+    shutil.rmtree(root / ".packer")
+    built = run_packer("build", cwd=root)
+    assert built.code == 0, built.err
+    return pack_bytes(root)
+
+
+def test_after_edits_adds_and_removals_the_pack_is_a_clean_builds(
+    watching: tuple[Path, list[Watch]],
+) -> None:
+    root = watching[0]
+    text_asset(root / "assets", "a", "a", "one\n")
+    text_asset(root / "assets", "b", "b", "bee\n", deps=["a"])
+    text_asset(root / "assets", "c", "c", "sea\n")
+    w = _start(watching, "--json")
+    assert json.loads(w.line())["processed"] == 3
+
+    # A dep's edit rebuilds what depends on it, though nothing of its own changed.
+    (root / "assets" / "a" / "data.txt").write_text("two\n", encoding="utf-8")
+    line = json.loads(w.line())
+    assert (line["processed"], line["up_to_date"]) == (2, 1), line
+    text_asset(root / "assets", "d", "d", "dee\n")
+    _rebuild_until(w, lambda: _has_entry(root, "d"))
+    shutil.rmtree(root / "assets" / "c")
+    _rebuild_until(w, lambda: not _has_entry(root, "c"))
+    assert w.stop(signal.SIGINT) == 0
+    watched = pack_bytes(root)
+    assert run_doit(root).executed == ()
+    assert watched == _clean_build_bytes(root)
