@@ -46,7 +46,7 @@ from packer.registry import (
     read_registry_text,
     render,
 )
-from packer.scan import ScanResult, scan
+from packer.scan import ScanResult, ScanState, rescan, scan, scan_state
 from packer.snapshot import Snapshot, open_stat_cache, take_snapshot
 from packer.workspace import (
     CONFIG_FILE,
@@ -131,27 +131,62 @@ class _Reconciled:
     status: Status
 
 
+@dataclass
+class ScanMemory:
+    """What ``packer watch`` keeps between builds, for ``snapshot`` to rescan only what changed:
+    the last snapshot and its scan, and the paths changed since (None: unknown, scan in full).
+    It only ever refers to immutable values: each snapshot replaces them with new ones."""
+
+    snapshot: Snapshot | None = None
+    state: ScanState | None = None
+    changed: tuple[str, ...] | None = None
+    """Workspace-relative paths under the asset roots changed since ``snapshot`` was taken."""
+
+
 SYNC_ATTEMPTS = 3
 """How many lock-free scans a build tries before it scans inside the lane to sync."""
 
 
-def snapshot(ws: Workspace, *, frozen: bool = False) -> Snapshot:
+def snapshot(ws: Workspace, *, frozen: bool = False, memory: ScanMemory | None = None) -> Snapshot:
     """The snapshot a build uses: synced through the lane first unless ``frozen``.
 
     Frozen, any difference between workspace and registry is an error and nothing is written.
     The scan runs without the lane (``read_coherently``). A sync takes the lane only for its
     commit, and commits only if the registry is still the one the scan was reconciled
     against; otherwise the scan is taken again. The inputs are hashed after the lane is free.
+
+    With ``memory`` that knows which paths changed since its snapshot, only the asset folders
+    they can affect are scanned again and only their inputs hashed (``scan.rescan``, which
+    gives the scan a full one would, or None and then the scan is full); ``memory`` then
+    holds the new snapshot and its scan, and no changed paths until it is told of them.
     """
     kinds = load_kinds()
-    cache = open_stat_cache(ws)
+    previous = memory if memory is not None and memory.changed is not None else None
+    cache = open_stat_cache(ws, partial=previous is not None)
+    states: list[ScanState] = []
 
     def observe(registry: Registry, registry_hash: str) -> _Reconciled:
-        result = scan(ws, kinds, cache)
+        state = None
+        if previous is not None and previous.state is not None and previous.changed is not None:
+            state = rescan(ws, kinds, cache, previous.state, previous.changed)
+        if state is None:
+            state = scan_state(ws, kinds, cache)
+        states.append(state)
+        result = state.result
         return _Reconciled(registry, registry_hash, result, _reconcile(ws, registry, result))
 
     registry, registry_hash, result = _synced(ws, observe, frozen=frozen)
-    return take_snapshot(ws, registry, registry_hash, result, cache)
+    state = next(s for s in reversed(states) if s.result is result)
+    known: dict[str, str] = {}
+    if previous is not None and previous.state is not None and previous.snapshot is not None:
+        hashes = previous.snapshot.input_hashes
+        known = {
+            rel: hashes[rel] for rel in state.unchanged_inputs(previous.state) if rel in hashes
+        }
+    taken = take_snapshot(ws, registry, registry_hash, result, cache, known)
+    if memory is not None:
+        memory.snapshot, memory.state, memory.changed = taken, state, ()
+    return taken
 
 
 def _synced(
@@ -421,6 +456,7 @@ def install_merge_driver(directory: str) -> None:
 __all__ = [
     "MERGE_DRIVER",
     "ListedAsset",
+    "ScanMemory",
     "SyncResult",
     "init",
     "install_merge_driver",

@@ -657,6 +657,7 @@ def build_workspace(
     json_summary: bool = False,
     out: TextIO,
     since: BuildPlan | None = None,
+    memory: api.ScanMemory | None = None,
 ) -> BuildOutcome:
     """One ``packer build``, its lines written to ``out`` (a live count when ``out`` is a
     terminal): snapshot and plan first (a ``PackerError`` is raised), then doit with ``argv``.
@@ -673,6 +674,8 @@ def build_workspace(
     holds every key of that plan, so the asset tasks whose plan is unchanged since
     (``plan.changed_since``) are left out of doit's graph, which would find them up to date
     anyway; the others and the pack run as in a full graph, and the record ends the same.
+    ``memory`` (``packer watch``'s) lets the snapshot rescan only what changed
+    (``api.snapshot``).
     doit's exit codes map onto
     packer's: 0 stays 0 (as does the None that doit's ``clean``, ``forget`` and ``ignore``
     return on success), a usage error (3) becomes 2, any failure 1.
@@ -682,7 +685,7 @@ def build_workspace(
     with holding_build(ws):
         _recover_outputs(ws)
         with collector_paused():
-            snapshot = api.snapshot(ws, frozen=frozen)
+            snapshot = api.snapshot(ws, frozen=frozen, memory=memory)
             plan = plan_build(snapshot, ws.config.pack)
         if shard is None and not argv and nothing_changed(ws, plan.pack_key):
             out.write(f"-- {counted(len(plan.tasks), 'asset')} and the pack are up to date\n")

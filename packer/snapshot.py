@@ -53,10 +53,13 @@ class Snapshot:
         return (Snapshot, (*fields, self.fingerprint))
 
 
-def hash_inputs(ws: Workspace, stats: Mapping[str, FileStat], cache: StatCache) -> dict[str, str]:
-    """xxh3_128 of each input, reusing the stat cache where the stat key is unchanged."""
+def hash_inputs(
+    ws: Workspace, stats: Mapping[str, FileStat], cache: StatCache, known: Mapping[str, str]
+) -> dict[str, str]:
+    """xxh3_128 of each input: ``known`` where it has it, else from the stat cache where the
+    stat key is unchanged, else read."""
     base = os.path.join(ws.root, "")
-    return {rel: cache.hash(rel, base + rel, stats[rel]) for rel in sorted(stats)}
+    return {rel: known.get(rel) or cache.hash(rel, base + rel, stats[rel]) for rel in sorted(stats)}
 
 
 def fingerprint(registry_hash: str, scan: ScanResult, input_hashes: Mapping[str, str]) -> str:
@@ -68,15 +71,22 @@ def fingerprint(registry_hash: str, scan: ScanResult, input_hashes: Mapping[str,
     return hash_parts(parts)
 
 
-def open_stat_cache(ws: Workspace) -> StatCache:
-    return StatCache(ws.state_path(STAT_CACHE))
+def open_stat_cache(ws: Workspace, *, partial: bool = False) -> StatCache:
+    return StatCache(ws.state_path(STAT_CACHE), partial=partial)
 
 
 def take_snapshot(
-    ws: Workspace, registry: Registry, registry_hash: str, scan: ScanResult, cache: StatCache
+    ws: Workspace,
+    registry: Registry,
+    registry_hash: str,
+    scan: ScanResult,
+    cache: StatCache,
+    known: Mapping[str, str] = MappingProxyType({}),
 ) -> Snapshot:
-    """Hash the scanned inputs (through ``cache``, which is then saved) into a snapshot."""
-    hashes = hash_inputs(ws, scan.input_stats, cache)
+    """Hash the scanned inputs (through ``cache``, which is then saved) into a snapshot.
+    ``known`` holds the hashes of inputs known to be as they were when hashed (``packer
+    watch``: no change was seen at them since its last snapshot)."""
+    hashes = hash_inputs(ws, scan.input_stats, cache, known)
     cache.save()
     return Snapshot(registry, registry_hash, scan, hashes, fingerprint(registry_hash, scan, hashes))
 

@@ -17,8 +17,8 @@ Each build prints one line on stdout (``--json``: one JSON object), or its
 ``error:`` lines on stderr. SIGINT or SIGTERM ends the watch with exit 0 once the build under
 way (if any) has finished; a second signal abandons it, which is safe as a kill is: the pack
 and manifest are committed as a pair.
-Imports: stdlib, watchfiles (only here, so no other command imports it), packer.doit,
-packer.plan, packer.progress, packer.registry, packer.workspace, packer.errors.
+Imports: stdlib, watchfiles (only here, so no other command imports it), packer.api,
+packer.doit, packer.plan, packer.progress, packer.registry, packer.workspace, packer.errors.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TextIO
 
+from packer.api import ScanMemory
 from packer.doit import BuildOutcome, build_workspace
 from packer.errors import PackerError, shown
 from packer.plan import BuildPlan
@@ -124,6 +125,8 @@ class _Watch:
     """Where the build's own reporter writes (nowhere: the watch prints one line per build)."""
     registry_hash: str | None = None
     """The registry text the last build read (after its own sync); None before one did."""
+    memory: ScanMemory = field(default_factory=ScanMemory)
+    """The last snapshot and its scan, and what changed since: a build rescans only that."""
     last_plan: BuildPlan | None = None
     """The plan of the last build that succeeded in full: the next build leaves the tasks
     unchanged since out of doit's graph (``build_workspace``'s ``since``)."""
@@ -131,11 +134,27 @@ class _Watch:
     def changed(self, changes: Iterable[tuple[Any, str]]) -> list[str]:
         """The workspace-relative paths in a change set that can change the build."""
         scope = _Scope.of(self.ws, self.root)
-        paths = {path for _, path in changes if scope.counts(path)}
+        state = self.memory.state
+        paths = {
+            path
+            for _, path in changes
+            if scope.counts(path) or (state is not None and state.reads(self._rel(path)))
+        }
         registry = os.path.join(self.root, REGISTRY_FILE)
         if registry in paths and self._registry_unchanged():
             paths.discard(registry)
-        return sorted(os.path.relpath(p, self.root).replace(os.sep, "/") for p in paths)
+        return sorted(self._rel(p) for p in paths)
+
+    def _rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def _tell(self, changed: Sequence[str]) -> None:
+        """Add ``changed`` to what the next snapshot rescans; packer.toml or a registry.json
+        that another process wrote makes it scan in full (``api.ScanMemory``)."""
+        if self.memory.changed is None or {CONFIG_FILE, REGISTRY_FILE} & set(changed):
+            self.memory.changed = None
+        else:
+            self.memory.changed = (*self.memory.changed, *changed)
 
     def _registry_unchanged(self) -> bool:
         try:
@@ -146,10 +165,16 @@ class _Watch:
     def build(self, changed: Sequence[str]) -> None:
         started = time.monotonic()
         outcome: BuildOutcome | None = None
+        self._tell(changed)
         try:
             self.ws = open_workspace(self.ws.root, search_up=False)  # packer.toml may change
             outcome = build_workspace(
-                self.ws, (), frozen=self.frozen, out=self.sink, since=self.last_plan
+                self.ws,
+                (),
+                frozen=self.frozen,
+                out=self.sink,
+                since=self.last_plan,
+                memory=self.memory,
             )
         except PackerError as err:
             errors: tuple[str, ...] = (str(err),)
