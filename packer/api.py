@@ -175,26 +175,33 @@ def snapshot(ws: Workspace, *, frozen: bool = False, memory: ScanMemory | None =
         result = state.result
         return _Reconciled(registry, registry_hash, result, _reconcile(ws, registry, result))
 
-    registry, registry_hash, result = _synced(ws, observe, frozen=frozen)
+    known = None
+    if previous is not None and previous.snapshot is not None:
+        known = (previous.snapshot.registry, previous.snapshot.registry_hash)
+    registry, registry_hash, result = _synced(ws, observe, frozen=frozen, known=known)
     state = next(s for s in reversed(states) if s.result is result)
-    known: dict[str, str] = {}
+    hashed: dict[str, str] = {}
     if previous is not None and previous.state is not None and previous.snapshot is not None:
         hashes = previous.snapshot.input_hashes
-        known = {
-            rel: hashes[rel] for rel in state.unchanged_inputs(previous.state) if rel in hashes
-        }
-    taken = take_snapshot(ws, registry, registry_hash, result, cache, known)
+        unchanged = state.unchanged_inputs(previous.state)
+        hashed = {rel: hashes[rel] for rel in unchanged if rel in hashes}
+    taken = take_snapshot(ws, registry, registry_hash, result, cache, hashed)
     if memory is not None:
         memory.snapshot, memory.state, memory.changed = taken, state, ()
     return taken
 
 
 def _synced(
-    ws: Workspace, observe: Callable[[Registry, str], _Reconciled], *, frozen: bool
+    ws: Workspace,
+    observe: Callable[[Registry, str], _Reconciled],
+    *,
+    frozen: bool,
+    known: tuple[Registry, str] | None = None,
 ) -> tuple[Registry, str, ScanResult]:
-    """A registry and a scan that belong together, the registry synced to the scan first."""
+    """A registry and a scan that belong together, the registry synced to the scan first
+    (``known``: a registry read before, as ``read_coherently`` takes it)."""
     for _ in range(SYNC_ATTEMPTS):
-        seen = read_coherently(ws, observe)
+        seen = read_coherently(ws, observe, known)
         if seen.status.in_sync:
             return seen.registry, seen.registry_hash, seen.scan
         if frozen:
