@@ -669,7 +669,8 @@ def build_workspace(
     build's kinds made is uploaded while the build goes on. ``shard`` (K, N) runs only shard
     K's asset tasks (``packer.shards``; doit runs their deps too) and no pack.
     ``json_summary`` ends stdout with the counts as one JSON line. ``since`` is the plan of
-    this process's last build that succeeded in full (``packer watch`` keeps it): while
+    this process's last build that succeeded in full (``packer watch`` keeps it; the plan
+    reuses its unchanged tasks, keys and all): while
     ``last-build.json`` vouches that the outputs are as that build left them, doit's record
     holds every key of that plan, so the asset tasks whose plan is unchanged since
     (``plan.changed_since``) are left out of doit's graph, which would find them up to date
@@ -686,7 +687,7 @@ def build_workspace(
         _recover_outputs(ws)
         with collector_paused():
             snapshot = api.snapshot(ws, frozen=frozen, memory=memory)
-            plan = plan_build(snapshot, ws.config.pack)
+            plan = plan_build(snapshot, ws.config.pack, previous=since)
         if shard is None and not argv and nothing_changed(ws, plan.pack_key):
             out.write(f"-- {counted(len(plan.tasks), 'asset')} and the pack are up to date\n")
             counts = {UP_TO_DATE: len(plan.tasks)}

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from conftest import text_asset, write_asset
 
+from packer import api
 from packer.errors import PackerError
 from packer.kinds.registry import load_kinds
+from packer.plan import plan_build
 from packer.scan import ScanResult, ScanState, rescan, scan_state
 from packer.snapshot import open_stat_cache
 from packer.workspace import open_workspace
@@ -135,3 +137,16 @@ def test_it_declines_what_it_cannot_vouch_for(workspace: Path) -> None:
     assert (
         json.loads((assets / "l" / "asset.json").read_text(encoding="utf-8"))["asset_name"] == "l"
     )
+
+
+def test_a_plan_reusing_the_previous_ones_tasks_is_the_plan_made_afresh(workspace: Path) -> None:
+    assets = workspace / "assets"
+    text_asset(assets, "a", "a", "one\n")
+    text_asset(assets, "b", "b", deps=["a"])
+    ws = open_workspace(str(workspace), search_up=False)
+    before = plan_build(api.snapshot(ws))
+    _write(assets / "a" / "data.txt", "two\n")
+    snapshot = api.snapshot(ws)
+    reused = plan_build(snapshot, previous=before)
+    assert reused == plan_build(snapshot)
+    assert reused.tasks != before.tasks
