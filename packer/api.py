@@ -55,7 +55,7 @@ from packer.registry import (
     read_registry_text,
     render,
 )
-from packer.scan import ScanResult, scan
+from packer.scan import ScanResult, ScanState, rescan, scan, scan_state
 from packer.snapshot import Snapshot, hash_inputs, make_snapshot, open_stat_cache
 from packer.workspace import (
     CONFIG_FILE,
@@ -141,12 +141,28 @@ class _Reconciled:
     status: Status
 
 
+@dataclass
+class ScanMemory:
+    """What ``packer watch`` keeps between builds, for ``snapshot`` to rescan only what changed:
+    the last snapshot and its scan, and the paths changed since (None: unknown, scan in full).
+    It only ever refers to immutable values: each snapshot replaces them with new ones."""
+
+    snapshot: Snapshot | None = None
+    state: ScanState | None = None
+    changed: tuple[str, ...] | None = None
+    """Workspace-relative paths under the asset roots changed since ``snapshot`` was taken."""
+
+
 SYNC_ATTEMPTS = 3
 """How many lock-free scans a build tries before it scans inside the lane to sync."""
 
 
 def snapshot(
-    ws: Workspace, *, frozen: bool = False, on_change: Callable[[str], None] | None = None
+    ws: Workspace,
+    *,
+    frozen: bool = False,
+    on_change: Callable[[str], None] | None = None,
+    memory: ScanMemory | None = None,
 ) -> Snapshot:
     """The snapshot a build uses: synced through the lane first unless ``frozen``.
 
@@ -155,19 +171,44 @@ def snapshot(
     only for its commit, and commits only if the registry is still the one the scan was
     reconciled against; otherwise the scan is taken again. ``on_change`` receives one line per
     identity the sync registered, moved, renamed or retired (``plan.change_lines``).
+
+    With ``memory`` that knows which paths changed since its snapshot, only the asset folders
+    they can affect are scanned again and only their inputs hashed (``scan.rescan``, which
+    gives the scan a full one would, or None and then the scan is full); ``memory`` then
+    holds the new snapshot and its scan, and no changed paths until it is told of them.
     """
     kinds = load_kinds()
-    cache = open_stat_cache(ws)
+    previous = memory if memory is not None and memory.changed is not None else None
+    cache = open_stat_cache(ws, partial=previous is not None)
+    states: list[ScanState] = []
 
     def observe(registry: Registry, registry_hash: str) -> _Reconciled:
-        result = scan(ws, kinds, cache)
-        hashes = hash_inputs(ws, result.input_stats, cache)
+        state = None
+        if previous is not None and previous.state is not None and previous.changed is not None:
+            state = rescan(ws, kinds, cache, previous.state, previous.changed)
+        if state is None:
+            state = scan_state(ws, kinds, cache)
+        states.append(state)
+        result = state.result
+        known_hashes: dict[str, str] = {}
+        if previous is not None and previous.state is not None and previous.snapshot is not None:
+            old = previous.snapshot.input_hashes
+            unchanged = state.unchanged_inputs(previous.state)
+            known_hashes = {rel: old[rel] for rel in unchanged if rel in old}
+        hashes = hash_inputs(ws, result.input_stats, cache, known_hashes)
         status = _reconcile(ws, registry, result, hashes)
         return _Reconciled(registry, registry_hash, result, hashes, status)
 
-    seen = _synced(ws, observe, frozen=frozen, on_change=on_change)
+    known = None
+    if previous is not None and previous.snapshot is not None:
+        known = (previous.snapshot.registry, previous.snapshot.registry_hash)
+    seen = _synced(ws, observe, frozen=frozen, on_change=on_change, known=known)
     cache.save()
-    return make_snapshot(seen.registry, seen.registry_hash, seen.scan, seen.input_hashes)
+    taken = make_snapshot(seen.registry, seen.registry_hash, seen.scan, seen.input_hashes)
+    if memory is not None:
+        state = next(s for s in reversed(states) if s.result is seen.scan)
+        memory.snapshot, memory.state, memory.changed = taken, state, ()
+    return taken
 
 
 def _synced(
@@ -176,10 +217,12 @@ def _synced(
     *,
     frozen: bool,
     on_change: Callable[[str], None] | None,
+    known: tuple[Registry, str] | None = None,
 ) -> _Reconciled:
-    """A registry and a scan that belong together, the registry synced to the scan first."""
+    """A registry and a scan that belong together, the registry synced to the scan first
+    (``known``: a registry read before, as ``read_coherently`` takes it)."""
     for _ in range(SYNC_ATTEMPTS):
-        seen = read_coherently(ws, observe)
+        seen = read_coherently(ws, observe, known)
         if not seen.status.in_sync and frozen:
             raise drift_errors(seen.status)[0]
         if frozen or not seen.status.needs_write:
@@ -469,6 +512,7 @@ def install_merge_driver(directory: str) -> None:
 __all__ = [
     "MERGE_DRIVER",
     "ListedAsset",
+    "ScanMemory",
     "SyncResult",
     "init",
     "install_merge_driver",

@@ -39,7 +39,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -59,7 +59,7 @@ from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
 from packer.model import CACHE_REMOTE_ENV, PackSection
 from packer.pack import PackEntry, ZstdCodec, recover_outputs, write_pack
-from packer.plan import PENDING, AssetTask, BuildPlan, plan_build, with_generated
+from packer.plan import PENDING, AssetTask, BuildPlan, changed_since, plan_build, with_generated
 from packer.progress import UP_TO_DATE, UPLOADED, BuildReporter, asset_outcome, summary_json
 from packer.scan import Declaration
 from packer.shards import shard_tasks, with_deps
@@ -347,6 +347,7 @@ class PackerTasks:
         plan: BuildPlan | None = None,
         fetched: Mapping[str, str] | None = None,
         generated: Sequence[str] | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
         self.workspace = workspace
         self.prefix = prefix
@@ -362,6 +363,9 @@ class PackerTasks:
         self._plan = plan
         self._fetched = fetched or {}
         """asset_id -> the output key ``packer build`` fetched from the remote cache for it."""
+        self._only = None if only is None else frozenset(only)
+        """The asset_ids to make tasks for (None: all). The others are known up to date: their
+        tasks are left out of the graph, and out of the task_dep of those that remain."""
         self._ws: Workspace | None = None
 
         def create_doit_tasks() -> Iterator[Task]:
@@ -473,13 +477,19 @@ class PackerTasks:
         for t in plan.tasks:
             asset_id, decl = t.asset_id, t.decl
             artifact = f"{artifact_prefix}{asset_id}.bin"
+            entries.append(PackEntry(asset_id, decl.asset_name, decl.kind, artifact))
+            if self._only is not None and asset_id not in self._only:
+                continue
             deps = tuple(f"{artifact_prefix}{dep_id}.bin" for dep_id in t.dep_ids)
             job = AssetJob(ws.root, t, artifact, deps, cache_dir, self._fetched.get(asset_id))
             name = task_prefix + asset_id
             names.append(name)
-            entries.append(PackEntry(asset_id, decl.asset_name, decl.kind, artifact))
             targets = [f"{spelled_prefix}{asset_id}.bin"]
-            task_dep = [task_prefix + dep_id for dep_id in t.dep_ids]
+            task_dep = [
+                task_prefix + dep_id
+                for dep_id in t.dep_ids
+                if self._only is None or dep_id in self._only
+            ]
             doc = shown(f"{decl.asset_name} ({decl.kind}, {decl.path})")
             if asset_id not in plan.late:
                 yield new_task(
@@ -633,6 +643,9 @@ class BuildOutcome:
     """The text of the ``error:`` lines printed for the tasks that failed."""
     registry_hash: str
     """The hash of the registry text the build's snapshot read (after its own sync)."""
+    plan: BuildPlan | None
+    """The plan of a plain build (no doit arguments, no shard) that succeeded in full, which
+    ``last-build.json`` now records; None for any other build."""
 
 
 def run_doit(
@@ -657,6 +670,9 @@ def build_workspace(
     shard: tuple[int, int] | None = None,
     json_summary: bool = False,
     out: TextIO,
+    since: BuildPlan | None = None,
+    memory: api.ScanMemory | None = None,
+    on_change: Callable[[str], None] | None = None,
 ) -> BuildOutcome:
     """One ``packer build``, its lines written to ``out`` (a live count when ``out`` is a
     terminal): snapshot and plan first (a ``PackerError`` is raised), then doit with ``argv``.
@@ -667,7 +683,16 @@ def build_workspace(
     fetched before doit runs (and their tasks recorded as done), and with ``write`` what this
     build's kinds made is uploaded while the build goes on. ``shard`` (K, N) runs only shard
     K's asset tasks (``packer.shards``; doit runs their deps too) and no pack.
-    ``json_summary`` ends stdout with the counts as one JSON line. doit's exit codes map onto
+    ``json_summary`` ends stdout with the counts as one JSON line. ``since`` is the plan of
+    this process's last build that succeeded in full (``packer watch`` keeps it; the plan
+    reuses its unchanged tasks, keys and all): while
+    ``last-build.json`` vouches that the outputs are as that build left them, doit's record
+    holds every key of that plan, so the asset tasks whose plan is unchanged since
+    (``plan.changed_since``) are left out of doit's graph, which would find them up to date
+    anyway; the others and the pack run as in a full graph, and the record ends the same.
+    ``memory`` (``packer watch``'s) lets the snapshot rescan only what changed
+    (``api.snapshot``). The sync's identity lines go to ``on_change`` (default: ``out``).
+    doit's exit codes map onto
     packer's: 0 stays 0 (as does the None that doit's ``clean``, ``forget`` and ``ignore``
     return on success), a usage error (3) becomes 2, any failure 1.
     """
@@ -676,15 +701,20 @@ def build_workspace(
     with holding_build(ws):
         _recover_outputs(ws)
         with collector_paused():
-            snapshot = api.snapshot(ws, frozen=frozen, on_change=_say_to(out))
-            plan = plan_build(snapshot, ws.config.pack)
+            say = _say_to(out) if on_change is None else on_change
+            snapshot = api.snapshot(ws, frozen=frozen, on_change=say, memory=memory)
+            plan = plan_build(snapshot, ws.config.pack, previous=since)
         if shard is None and not argv and nothing_changed(ws, plan.pack_key):
             out.write(f"-- {counted(len(plan.tasks), 'asset')} and the pack are up to date\n")
             counts = {UP_TO_DATE: len(plan.tasks)}
             if json_summary:
                 _write_json(out, counts, ok=True, pack=ws.pack_path)
-            return BuildOutcome(0, counts, (), snapshot.registry_hash)
+            return BuildOutcome(0, counts, (), snapshot.registry_hash, plan)
         wanted = plan.tasks
+        only: frozenset[str] | None = None
+        if shard is None and not argv and since is not None and nothing_changed(ws, since.pack_key):
+            only = changed_since(since, plan)
+            wanted = tuple(t for t in plan.tasks if t.asset_id in only)
         if shard is not None:
             own = shard_tasks(plan.tasks, *shard)
             wanted = tuple(with_deps(plan.tasks, own))
@@ -715,6 +745,7 @@ def build_workspace(
             live=out.isatty(),
             deferred=uploading,
             fetched={f"asset:{asset_id}" for asset_id, f in fetched.items() if f.placed},
+            unchanged=len(plan.tasks) - len(wanted),
         )
         tasks = PackerTasks(
             ws.root,
@@ -722,6 +753,7 @@ def build_workspace(
             state_dir=ws.state_dir,
             out_dir=ws.out_dir,
             fetched={asset_id: f.key for asset_id, f in fetched.items()},
+            only=only,
         )
         namespace = {"DOIT_CONFIG": {**doit_config(ws), "reporter": reporter}, "packer": tasks}
         with remote.uploading(ws) if uploading and remote else contextlib.nullcontext() as up:
@@ -741,7 +773,10 @@ def build_workspace(
     if json_summary:
         pack = ws.pack_path if code == 0 and reporter.pack_done else None
         _write_json(out, reporter.counts, ok=code == 0, pack=pack)
-    return BuildOutcome(code, dict(reporter.counts), tuple(reporter.errors), snapshot.registry_hash)
+    built = plan if code == 0 and not argv else None
+    return BuildOutcome(
+        code, dict(reporter.counts), tuple(reporter.errors), snapshot.registry_hash, built
+    )
 
 
 def _write_json(out: TextIO, counts: Mapping[str, int], *, ok: bool, pack: str | None) -> None:

@@ -247,7 +247,11 @@ LOCK_FREE_READS = 4
 """How many times ``read_coherently`` reads without the lock before it takes the lane."""
 
 
-def read_coherently(ws: Workspace, observe: Callable[[Registry, str], Seen]) -> Seen:
+def read_coherently(
+    ws: Workspace,
+    observe: Callable[[Registry, str], Seen],
+    known: tuple[Registry, str] | None = None,
+) -> Seen:
     """``observe(registry, registry_hash)`` on one registry state, without taking the lane.
 
     registry.json is only ever replaced whole, so a read without the lock gets one version of
@@ -255,14 +259,15 @@ def read_coherently(ws: Workspace, observe: Callable[[Registry, str], Seen]) -> 
     no writer committed in between and what ``observe`` saw belongs with that registry. If it
     changed, the read and ``observe`` are done again. After ``LOCK_FREE_READS`` attempts that
     each overlapped a commit, the lane is taken once so writers wait for this one read (as
-    long as ``PACKER_LANE_TIMEOUT`` allows, then ``LaneBusy``).
+    long as ``PACKER_LANE_TIMEOUT`` allows, then ``LaneBusy``). ``known``: a registry read
+    before and its hash, not parsed again while the file has that hash (``read_registry``).
     """
     lane = Lane(ws)
     # The fallback needs the state folder: refuse one packer cannot use now, not only on the
     # rare read that falls back.
     ws.state_path(LANE_LOCK)
     for _ in range(LOCK_FREE_READS):
-        registry, registry_hash = read_registry(ws.registry_path)
+        registry, registry_hash = read_registry(ws.registry_path, known=known)
         seen = observe(registry, registry_hash)
         # In this order: a commit whose temp file is gone by the first check has replaced the
         # registry before the second.

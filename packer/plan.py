@@ -389,14 +389,18 @@ that is absent)."""
 
 
 def plan_build(
-    snapshot: Snapshot, pack: PackSection | None = None, generated: frozenset[str] = frozenset()
+    snapshot: Snapshot,
+    pack: PackSection | None = None,
+    generated: frozenset[str] = frozenset(),
+    previous: BuildPlan | None = None,
 ) -> BuildPlan:
     """Tasks for a snapshot whose registry is in sync and whose declarations are all valid,
     for a pack stored as packer.toml's ``[pack]`` says (None: format 1).
 
     ``generated`` names inputs (workspace-relative) that another task of a larger graph writes
     during the build: one that does not exist yet is no error, and the assets that read one
-    are planned late (``BuildPlan.late``)."""
+    are planned late (``BuildPlan.late``). A task of ``previous`` (an earlier plan of the same
+    workspace) whose declaration, input hashes and deps are the same is reused, keys and all."""
     scan = snapshot.scan
     problems = [
         p
@@ -418,6 +422,7 @@ def plan_build(
         raise drift_errors(reconcile(snapshot.registry, scan))[0]
     tasks: list[AssetTask] = []
     late: set[str] = set()
+    before = {} if previous is None else {t.asset_id: t for t in previous.tasks}
     for d in scan.decls:
         if generated and not generated.isdisjoint(d.inputs):
             late.add(ids[d.asset_name])
@@ -427,7 +432,12 @@ def plan_build(
         else:
             hashes = tuple(snapshot.input_hashes[rel] for rel in d.inputs)
         dep_ids = tuple(ids[dep] for dep in d.deps)
-        tasks.append(_asset_task(d, ids[d.asset_name], hashes, dep_ids))
+        asset_id = ids[d.asset_name]
+        old = before.get(asset_id)
+        if old is not None and (old.decl, old.input_hashes, old.dep_ids) == (d, hashes, dep_ids):
+            tasks.append(old)
+        else:
+            tasks.append(_asset_task(d, asset_id, hashes, dep_ids))
     tasks.sort(key=lambda t: t.asset_id.encode())
     outputs = ((t.asset_id, t.output_key) for t in tasks)
     codec = None if pack is None or pack.compression is None else ZstdCodec(pack.level)
@@ -435,6 +445,25 @@ def plan_build(
     fingerprint = None if codec is None else codec.fingerprint(CONFIG_FILE)
     key = pack_key(snapshot.fingerprint, outputs, fingerprint)
     return BuildPlan(snapshot.fingerprint, tuple(tasks), key, codec, frozenset(late))
+
+
+def changed_since(before: BuildPlan, after: BuildPlan) -> frozenset[str]:
+    """The asset_ids of ``after``'s tasks that are not exactly as in ``before`` (new ones
+    included), and of every asset that depends on one of them, directly or not: its key folds
+    in their outputs. The others have the same keys as in ``before``."""
+    previous = {t.asset_id: t for t in before.tasks}
+    dependents: dict[str, list[str]] = {}
+    for t in after.tasks:
+        for dep_id in t.dep_ids:
+            dependents.setdefault(dep_id, []).append(t.asset_id)
+    changed = {t.asset_id for t in after.tasks if previous.get(t.asset_id) != t}
+    stack = list(changed)
+    while stack:
+        for dependent in dependents.get(stack.pop(), ()):
+            if dependent not in changed:
+                changed.add(dependent)
+                stack.append(dependent)
+    return frozenset(changed)
 
 
 def _asset_task(

@@ -86,7 +86,8 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
     asset_name (other tasks, the pack, count in done/total but not in the summary); ``started``
     is the build's start on ``time.monotonic``'s clock; ``live`` draws the status line (a
     terminal) instead of printing what ran; ``deferred`` leaves the summary to the caller
-    (``write_summary``), which has work after doit (uploads) to count in it."""
+    (``write_summary``), which has work after doit (uploads) to count in it; ``unchanged``
+    asset tasks were left out of doit's graph as known up to date, and count so."""
 
     desc = "packer build's progress: a live count on a terminal, else what ran; one summary"
 
@@ -99,6 +100,7 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
         live: bool,
         deferred: bool = False,
         fetched: Collection[str] = (),
+        unchanged: int = 0,
     ) -> None:
         super().__init__(outstream, {})
         self.asset_names = asset_names
@@ -110,7 +112,7 @@ class BuildReporter(ConsoleReporter):  # type: ignore[misc]  # doit ships no typ
         doit finds them up to date, and they count as ``cache_remote``."""
         self.on_built: Callable[[str], None] | None = None
         """Called with an asset task's name as soon as its kind has run (to upload it)."""
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter({UP_TO_DATE: unchanged} if unchanged else {})
         self.pack_done = False
         """The pack task succeeded or was up to date."""
         self.errors: list[str] = []

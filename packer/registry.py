@@ -177,15 +177,21 @@ def _check_consistent(registry: Registry, n_entries: int, n_retired: int, path: 
         raise RegistryError(f"id {min(both)} is both active and retired", path, field="retired")
 
 
-def read_registry(path: str, display: str = REGISTRY_FILE) -> tuple[Registry, str]:
+def read_registry(
+    path: str, display: str = REGISTRY_FILE, known: tuple[Registry, str] | None = None
+) -> tuple[Registry, str]:
     """Read a registry file: the value and the xxh3 of its text (which names it in snapshots).
 
-    A missing file is an empty registry (a fresh clone before the first sync).
+    A missing file is an empty registry (a fresh clone before the first sync). ``known`` is a
+    registry read before and its hash: when the text still has that hash it is not parsed again.
     """
     text = _text_if_present(path, display)
     if text is None:
         return Registry(), hash_bytes(b"")
-    return parse(text, display), hash_bytes(text)
+    digest = hash_bytes(text)
+    if known is not None and known[1] == digest:
+        return known
+    return parse(text, display), digest
 
 
 def read_registry_hash(path: str, display: str = REGISTRY_FILE) -> str:

@@ -53,10 +53,17 @@ class Snapshot:
         return (Snapshot, (*fields, self.fingerprint))
 
 
-def hash_inputs(ws: Workspace, stats: Mapping[str, FileStat], cache: StatCache) -> dict[str, str]:
-    """xxh3_128 of each input, reusing the stat cache where the stat key is unchanged."""
+def hash_inputs(
+    ws: Workspace,
+    stats: Mapping[str, FileStat],
+    cache: StatCache,
+    known: Mapping[str, str] = MappingProxyType({}),
+) -> dict[str, str]:
+    """xxh3_128 of each input: ``known`` where it has it (``packer watch``: inputs no change
+    was seen at since its last snapshot), else from the stat cache where the stat key is
+    unchanged, else read."""
     base = os.path.join(ws.root, "")
-    return {rel: cache.hash(rel, base + rel, stats[rel]) for rel in sorted(stats)}
+    return {rel: known.get(rel) or cache.hash(rel, base + rel, stats[rel]) for rel in sorted(stats)}
 
 
 def fingerprint(registry_identity: str, scan: ScanResult, input_hashes: Mapping[str, str]) -> str:
@@ -71,8 +78,8 @@ def fingerprint(registry_identity: str, scan: ScanResult, input_hashes: Mapping[
     return hash_parts(parts)
 
 
-def open_stat_cache(ws: Workspace) -> StatCache:
-    return StatCache(ws.state_path(STAT_CACHE))
+def open_stat_cache(ws: Workspace, *, partial: bool = False) -> StatCache:
+    return StatCache(ws.state_path(STAT_CACHE), partial=partial)
 
 
 def make_snapshot(

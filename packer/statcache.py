@@ -50,8 +50,11 @@ class FileStat(NamedTuple):
 class StatCache:
     """One run's view of the stat cache: look hashes up, record new ones, save once."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, partial: bool = False) -> None:
         self.path = path
+        self.partial = partial
+        """A partial run (``packer watch``'s, which looks at a few files only) keeps the
+        entries it did not use when it saves."""
         self._old = self._load(path)
         self._new: dict[str, _Entry] = {}
         self._racy_after = time.time_ns() - RACY_NS
@@ -98,6 +101,8 @@ class StatCache:
         return digest
 
     def save(self) -> None:
-        """Write the entries used or recorded in this run (files gone since are dropped)."""
-        if self._new != self._old:
-            atomic_write(self.path, marshal.dumps((_VERSION, self._new)), durable=False)
+        """Write the entries used or recorded in this run (files gone since are dropped), and
+        in a partial run the others too."""
+        entries = {**self._old, **self._new} if self.partial else self._new
+        if entries != self._old:
+            atomic_write(self.path, marshal.dumps((_VERSION, entries)), durable=False)

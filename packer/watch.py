@@ -11,12 +11,14 @@ is built right after it.
 
 Each build is ``packer build``'s (``packer.doit.build_workspace``): the build lock, the same
 snapshot, tasks, doit record and pack commit, so a ``doit`` afterwards has nothing to do and no
-pack is ever torn. Each build prints one line on stdout (``--json``: one JSON object), or its
+pack is ever torn. The plan of the last build that succeeded is kept: the next build leaves the
+asset tasks unchanged since out of doit's graph (``build_workspace``'s ``since``).
+Each build prints one line on stdout (``--json``: one JSON object), or its
 ``error:`` lines on stderr. SIGINT or SIGTERM ends the watch with exit 0 once the build under
 way (if any) has finished; a second signal abandons it, which is safe as a kill is: the pack
 and manifest are committed as a pair.
-Imports: stdlib, watchfiles (only here, so no other command imports it), packer.doit,
-packer.progress, packer.registry, packer.workspace, packer.errors.
+Imports: stdlib, watchfiles (only here, so no other command imports it), packer.api,
+packer.doit, packer.plan, packer.progress, packer.registry, packer.workspace, packer.errors.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TextIO
 
+from packer.api import ScanMemory
 from packer.doit import BuildOutcome, build_workspace
 from packer.errors import PackerError, shown
+from packer.plan import BuildPlan
 from packer.progress import summary, summary_json
 from packer.registry import read_registry_hash
 from packer.workspace import CONFIG_FILE, REGISTRY_FILE, Workspace, open_workspace
@@ -121,15 +125,36 @@ class _Watch:
     """Where the build's own reporter writes (nowhere: the watch prints one line per build)."""
     registry_hash: str | None = None
     """The registry text the last build read (after its own sync); None before one did."""
+    memory: ScanMemory = field(default_factory=ScanMemory)
+    """The last snapshot and its scan, and what changed since: a build rescans only that."""
+    last_plan: BuildPlan | None = None
+    """The plan of the last build that succeeded in full: the next build leaves the tasks
+    unchanged since out of doit's graph (``build_workspace``'s ``since``)."""
 
     def changed(self, changes: Iterable[tuple[Any, str]]) -> list[str]:
         """The workspace-relative paths in a change set that can change the build."""
         scope = _Scope.of(self.ws, self.root)
-        paths = {path for _, path in changes if scope.counts(path)}
+        state = self.memory.state
+        paths = {
+            path
+            for _, path in changes
+            if scope.counts(path) or (state is not None and state.reads(self._rel(path)))
+        }
         registry = os.path.join(self.root, REGISTRY_FILE)
         if registry in paths and self._registry_unchanged():
             paths.discard(registry)
-        return sorted(os.path.relpath(p, self.root).replace(os.sep, "/") for p in paths)
+        return sorted(self._rel(p) for p in paths)
+
+    def _rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def _tell(self, changed: Sequence[str]) -> None:
+        """Add ``changed`` to what the next snapshot rescans; packer.toml or a registry.json
+        that another process wrote makes it scan in full (``api.ScanMemory``)."""
+        if self.memory.changed is None or {CONFIG_FILE, REGISTRY_FILE} & set(changed):
+            self.memory.changed = None
+        else:
+            self.memory.changed = (*self.memory.changed, *changed)
 
     def _registry_unchanged(self) -> bool:
         try:
@@ -140,24 +165,37 @@ class _Watch:
     def build(self, changed: Sequence[str]) -> None:
         started = time.monotonic()
         outcome: BuildOutcome | None = None
+        identity: list[str] = []
+        self._tell(changed)
         try:
             self.ws = open_workspace(self.ws.root, search_up=False)  # packer.toml may change
-            outcome = build_workspace(self.ws, (), frozen=self.frozen, out=self.sink)
+            outcome = build_workspace(
+                self.ws,
+                (),
+                frozen=self.frozen,
+                out=self.sink,
+                since=self.last_plan,
+                memory=self.memory,
+                on_change=identity.append,
+            )
         except PackerError as err:
             errors: tuple[str, ...] = (str(err),)
             sys.stderr.write(f"error: {err}\n")
         else:
             self.registry_hash = outcome.registry_hash
+            if outcome.plan is not None:
+                self.last_plan = outcome.plan
             errors = outcome.errors
             if outcome.code != 0 and not errors:
                 errors = ("the build failed; `packer build` shows doit's report",)
                 sys.stderr.write(f"error: {errors[0]}\n")
         sys.stderr.flush()
-        self._report(changed, outcome, errors, time.monotonic() - started)
+        self._report(changed, identity, outcome, errors, time.monotonic() - started)
 
     def _report(
         self,
         changed: Sequence[str],
+        identity: Sequence[str],
         outcome: BuildOutcome | None,
         errors: tuple[str, ...],
         seconds: float,
@@ -167,14 +205,19 @@ class _Watch:
             ok = outcome is not None and outcome.code == 0
             line = {
                 "changed": list(changed),
+                "identity_lines": list(identity),
                 **summary_json(counts, ok=ok, pack=self.ws.pack_path if ok else None),
                 "error_lines": list(errors),
                 "seconds": round(seconds, 3),
             }
             self.out.write(json.dumps(line) + "\n")
-        elif not errors:
-            what = _what_changed(changed) if changed else "first build"
-            self.out.write(shown(f"{what}: {summary(counts, seconds, places=2)}") + "\n")
+        else:
+            # What the build's sync registered, moved, renamed or retired, before its line.
+            for said in identity:
+                self.out.write(shown(said) + "\n")
+            if not errors:
+                what = _what_changed(changed) if changed else "first build"
+                self.out.write(shown(f"{what}: {summary(counts, seconds, places=2)}") + "\n")
         self.out.flush()
 
 

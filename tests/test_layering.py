@@ -286,8 +286,10 @@ ALLOWED: dict[str, set[str]] = {
     },
     # packer watch: one packer.doit build per change set the watcher reports.
     "packer.watch": {
+        "packer.api",
         "packer.doit",
         "packer.errors",
+        "packer.plan",
         "packer.progress",
         "packer.registry",
         "packer.workspace",

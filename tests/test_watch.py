@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from packer.pack import PackReader
-from tests.conftest import ids_by_name, run_doit, run_packer, text_asset
+from tests.conftest import ids_by_name, pack_bytes, run_doit, run_packer, text_asset
 
 LINE_TIMEOUT_S = 30.0
 QUIET_S = 1.0
@@ -84,6 +85,17 @@ def _entry(root: Path, name: str) -> bytes:
         return reader.get_by_name(name)
 
 
+def _first_build_line(w: Watch, root: Path, registered: int) -> str:
+    """The line of the build at start, after the lines of its sync registering every asset
+    (each asset ``NAME`` in ``assets/NAME``)."""
+    said = [w.line() for _ in range(registered)]
+    ids = ids_by_name(root)
+    assert said == [  # sorted by path
+        f"registered {ids[name]}  assets/{name}  ({name})" for name in sorted(ids)
+    ], said
+    return w.line()
+
+
 def _rebuild_until(w: Watch, done: object, timeout: float = LINE_TIMEOUT_S) -> list[str]:
     """Read rebuild lines until ``done()`` holds; the lines read."""
     lines = []
@@ -100,7 +112,7 @@ def test_edits_rebuild_the_pack_and_doit_after_has_nothing_to_do(
     text_asset(root / "assets", "a", "a", "one\n")
     text_asset(root / "assets", "b", "b", "bee\n")
     w = _start(watching)
-    assert w.line().startswith("first build: built 2 in ")
+    assert _first_build_line(w, root, 2).startswith("first build: built 2 in ")
 
     (root / "assets" / "a" / "data.txt").write_text("two\n", encoding="utf-8")
     line = w.line()
@@ -130,7 +142,7 @@ def test_a_broken_asset_json_is_one_error_line_and_its_fix_rebuilds(
     root = watching[0]
     folder = text_asset(root / "assets", "a", "a", "one\n")
     w = _start(watching)
-    assert w.line().startswith("first build: built 1 in ")
+    assert _first_build_line(w, root, 1).startswith("first build: built 1 in ")
 
     decl = (folder / "asset.json").read_text(encoding="utf-8")
     (folder / "asset.json").write_text(decl.replace('"kind"', '"knd"'), encoding="utf-8")
@@ -152,8 +164,10 @@ def test_the_registry_write_of_its_own_sync_starts_no_rebuild(
     text_asset(root / "assets", "a", "a")  # unregistered: the first build's sync writes it
     w = _start(watching, "--json")
     first = json.loads(w.line())
+    a_id = ids_by_name(root)["a"]
     assert first == {
         "changed": [],
+        "identity_lines": [f"registered {a_id}  assets/a  (a)"],
         "ok": True,
         "pack": str(root / "build" / "game.pack"),
         "processed": 1,
@@ -165,12 +179,13 @@ def test_the_registry_write_of_its_own_sync_starts_no_rebuild(
         "error_lines": [],
         "seconds": first["seconds"],
     }
-    assert "a" in ids_by_name(root)
     w.no_line()
 
     text_asset(root / "assets", "b", "b")  # registers b: one more registry write
     lines = _rebuild_until(w, lambda: "b" in ids_by_name(root) and _has_entry(root, "b"))
     assert json.loads(lines[-1])["ok"] is True
+    said = [entry for line in lines for entry in json.loads(line)["identity_lines"]]
+    assert said == [f"registered {ids_by_name(root)['b']}  assets/b  (b)"]
     w.no_line()
     assert w.stop(signal.SIGINT) == 0
 
@@ -190,7 +205,7 @@ def test_sigterm_during_a_rebuild_exits_0_with_a_pack_that_verifies(
     for i in range(20):
         text_asset(root / "assets", f"t{i}", f"t{i}", f"text {i}\n")
     w = _start(watching)
-    assert w.line().startswith("first build: built 20 in ")
+    assert _first_build_line(w, root, 20).startswith("first build: built 20 in ")
     for i in range(20):
         (root / "assets" / f"t{i}" / "data.txt").write_text(f"new {i}\n", encoding="utf-8")
     time.sleep(0.1)  # within the quiet period or the rebuild: either way it must end cleanly
@@ -214,3 +229,36 @@ def test_without_watchfiles_it_is_one_error_line(workspace: Path) -> None:
     assert done.stderr == (
         "error: .: packer watch needs watchfiles; install it with: pip install 'packer[watch]'\n"
     )
+
+
+def _clean_build_bytes(root: Path) -> tuple[bytes, bytes]:
+    """The pack and manifest a ``packer build`` from nothing gives for the workspace as it is."""
+    shutil.rmtree(root / "build")
+    shutil.rmtree(root / ".packer")
+    built = run_packer("build", cwd=root)
+    assert built.code == 0, built.err
+    return pack_bytes(root)
+
+
+def test_after_edits_adds_and_removals_the_pack_is_a_clean_builds(
+    watching: tuple[Path, list[Watch]],
+) -> None:
+    root = watching[0]
+    text_asset(root / "assets", "a", "a", "one\n")
+    text_asset(root / "assets", "b", "b", "bee\n", deps=["a"])
+    text_asset(root / "assets", "c", "c", "sea\n")
+    w = _start(watching, "--json")
+    assert json.loads(w.line())["processed"] == 3
+
+    # A dep's edit rebuilds what depends on it, though nothing of its own changed.
+    (root / "assets" / "a" / "data.txt").write_text("two\n", encoding="utf-8")
+    line = json.loads(w.line())
+    assert (line["processed"], line["up_to_date"]) == (2, 1), line
+    text_asset(root / "assets", "d", "d", "dee\n")
+    _rebuild_until(w, lambda: _has_entry(root, "d"))
+    shutil.rmtree(root / "assets" / "c")
+    _rebuild_until(w, lambda: not _has_entry(root, "c"))
+    assert w.stop(signal.SIGINT) == 0
+    watched = pack_bytes(root)
+    assert run_doit(root).executed == ()
+    assert watched == _clean_build_bytes(root)

@@ -18,13 +18,16 @@ from __future__ import annotations
 from packer.scan.assetfile import ASSET_FILE_LIMIT, parse_declaration
 from packer.scan.declaration import Declaration, ScanResult
 from packer.scan.graph import find_cycle
-from packer.scan.scanner import scan
+from packer.scan.scanner import ScanState, rescan, scan, scan_state
 
 __all__ = [
     "ASSET_FILE_LIMIT",
     "Declaration",
     "ScanResult",
+    "ScanState",
     "find_cycle",
     "parse_declaration",
+    "rescan",
     "scan",
+    "scan_state",
 ]

@@ -4,7 +4,8 @@ A declaration is found only under the xxh3_128 of the exact bytes it was parsed 
 while its kind's fingerprint (version and declared libraries' versions,
 ``kinds.base.kind_fingerprint``) is unchanged, so it can never serve a stale declaration: a
 Pillow upgrade re-checks every image asset's params. Only declarations without problems are
-stored, and only those used in this run are saved. The file is read through
+stored, and only those used in this run are saved (a partial run's, which looks at a few
+folders only, keeps the others too). The file is read through
 ``fsutil.read_regular``: a special, oversized or broken one is ignored.
 Imports: stdlib, packer.statcache, packer.fsutil, packer.scan.declaration.
 """
@@ -26,8 +27,9 @@ _CachedDecl = tuple[str, str, tuple[str, ...], tuple[str, ...], str, str, tuple[
 class DeclCache:
     """Parsed declarations of valid asset.json files, keyed by folder and content hash."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, partial: bool = False) -> None:
         self.path = path
+        self.partial = partial
         self._old: dict[str, _CachedDecl] = {}
         try:
             # A special or oversized file is refused unread, a broken one fails to load: either
@@ -67,5 +69,6 @@ class DeclCache:
         )
 
     def save(self) -> None:
-        if self._new != self._old:
-            atomic_write(self.path, marshal.dumps((_DECL_CACHE_VERSION, self._new)), durable=False)
+        entries = {**self._old, **self._new} if self.partial else self._new
+        if entries != self._old:
+            atomic_write(self.path, marshal.dumps((_DECL_CACHE_VERSION, entries)), durable=False)

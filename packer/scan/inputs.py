@@ -58,7 +58,8 @@ class InputChecker:
         """The workspace root's path and a separator."""
         self.real_base = real_base
         """The root's real path and a separator."""
-        self.stats: dict[str, FileStat] = {}
+        self.links: set[str] = set()
+        """Inputs and folders on the way to inputs that are links (each leads inside)."""
         # Folders off an asset folder's own path that inputs pass through: whether each stays
         # inside the workspace (checked once per scan however many inputs pass through it).
         self._folder_inside: dict[str, bool] = {}
@@ -95,10 +96,23 @@ class InputChecker:
                 return False
         except OSError:
             return False  # nothing there: the input itself is then reported missing
+        self.links.add(rel)
         return self.outside(rel)
 
-    def check(self, d: Declaration, display: str, problems: list[PackerError]) -> None:
-        """Stat every input of ``d`` that stays inside; a problem for each that is not a file."""
+    def through_link(self, d: Declaration) -> bool:
+        """Whether an input of ``d`` checked so far is, or is reached through, a link: its
+        content is then also at another path (where a change to it would be seen)."""
+        return bool(self.links) and any(
+            rel in self.links or any(rel.startswith(link + "/") for link in self.links)
+            for rel in d.inputs
+        )
+
+    def check(
+        self, d: Declaration, display: str, problems: list[PackerError]
+    ) -> dict[str, FileStat]:
+        """Stat every input of ``d`` that stays inside: their stats, and a problem for each
+        that is not a file."""
+        stats: dict[str, FileStat] = {}
         for index, name in enumerate(d.input_names):
             rel = resolve_input(d.path, name)
             if rel is None:
@@ -110,7 +124,8 @@ class InputChecker:
             elif isinstance(found, str):
                 problems.append(InputError(f"input {name!r} {found}", display, field=field))
             else:
-                self.stats[rel] = found
+                stats[rel] = found
+        return stats
 
     def _stat(self, folder: str, name: str, rel: str) -> FileStat | str:
         """The stat of input ``rel``, or why it cannot be used."""
@@ -119,6 +134,7 @@ class InputChecker:
         try:
             st = os.lstat(self.base + rel)
             if stat.S_ISLNK(st.st_mode):
+                self.links.add(rel)
                 # A link may point anywhere: follow it only to a file inside the workspace.
                 if self.outside(rel):
                     return "links outside the workspace"

@@ -16,8 +16,14 @@ packer.statcache, packer.fsutil, packer.errors, and the scan's own modules.
 
 from __future__ import annotations
 
+import bisect
 import os
-from collections.abc import Iterator, Mapping
+import posixpath
+import stat
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
 
 from packer.errors import DeclError, PackerError, UnknownKindError
 from packer.fsutil import read_regular
@@ -34,7 +40,7 @@ from packer.scan.declaration import Declaration, ScanResult, problem_order
 from packer.scan.declcache import DeclCache
 from packer.scan.graph import duplicate_names, find_cycle, unknown_deps
 from packer.scan.inputs import InputChecker, resolve_inputs
-from packer.scan.walk import walk
+from packer.scan.walk import check_roots, reached, real_rel, walk, walk_below, within
 from packer.statcache import FileStat, StatCache
 from packer.workspace import ASSET_FILE, DECL_CACHE, Workspace, asset_file
 
@@ -61,26 +67,49 @@ class _Fingerprints(Mapping[str, str]):
         return len(self._kinds)
 
 
+@dataclass(frozen=True, slots=True)
+class FolderScan:
+    """What the scan found in one asset folder, before the checks across folders."""
+
+    decl: Declaration | None
+    """None when its asset.json could not be read as a declaration (``broken`` says why)."""
+    broken: tuple[PackerError, ...]
+    problems: tuple[PackerError, ...]
+    input_stats: Mapping[str, FileStat]
+    elsewhere: bool
+    """It reads a file through a link, or one outside the asset roots or in the output or state
+    folder: a change to it may be seen under another path, or not watched at all."""
+
+
 class _Scanner:
-    """One walk: collects declarations, problems and input stats."""
+    """One scan's checks of asset folders, each giving its ``FolderScan``."""
 
     def __init__(
-        self, ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None, real_base: str
+        self,
+        ws: Workspace,
+        kinds: Mapping[str, Kind],
+        cache: StatCache | None,
+        real_base: str,
+        *,
+        partial: bool = False,
     ) -> None:
         self.kinds = kinds
         self.fingerprints = _Fingerprints(kinds)
         self.base = os.path.join(ws.root, "")
         self.stat_cache = cache
-        self.decl_cache = DeclCache(ws.state_path(DECL_CACHE)) if cache else None
+        decl_cache = ws.state_path(DECL_CACHE)
+        self.decl_cache = DeclCache(decl_cache, partial=partial) if cache else None
         self.inputs = InputChecker(self.base, real_base)
-        self.decls: list[Declaration] = []
-        self.broken: list[PackerError] = []
-        self.broken_paths: set[str] = set()
-        self.problems: list[PackerError] = []
+        self.roots = ws.asset_roots
+        self.unwatched = tuple(
+            rel
+            for rel in (ws.out_rel, real_rel(self.base, os.path.abspath(ws.state_dir)))
+            if rel is not None
+        )
         # Most assets of a kind share their params (often none): validate each distinct set once.
         self.params_seen: dict[tuple[str, str], tuple[str, PackerError | None]] = {}
 
-    def folder(self, folder: str, linked: bool) -> None:
+    def folder(self, folder: str, linked: bool) -> FolderScan:
         """Check the asset folder ``folder``; ``linked`` when its asset.json is a link."""
         display = asset_file(folder)
         try:
@@ -93,9 +122,7 @@ class _Scanner:
             st = FileStat.of(os.stat(self.base + display)) if self.stat_cache else None
             cached = self._cached_declaration(folder, display, st)
             if cached is not None:
-                self.decls.append(cached)
-                self.inputs.check(cached, display, self.problems)
-                return
+                return self._checked(cached, display, [], linked)
             raw = read_regular(self.base + display, ASSET_FILE_LIMIT)
             digest = hash_bytes(raw)
             if self.stat_cache is not None and st is not None:
@@ -104,36 +131,29 @@ class _Scanner:
                 self.stat_cache.record(display, st, digest)
             decl = parse_declaration(raw, display)
         except PackerError as err:
-            self._broken(folder, err)
-            return
+            return FolderScan(None, (err,), (), {}, linked)
         except OSError as err:
-            self._broken(folder, DeclError(f"cannot read: {err.strerror}", display))
-            return
-        self._declaration(folder, display, decl, digest)
+            return FolderScan(
+                None, (DeclError(f"cannot read: {err.strerror}", display),), (), {}, linked
+            )
+        d, problems = self._declaration(folder, display, decl, digest)
+        return self._checked(d, display, problems, linked)
 
-    def _place(self, problems: list[PackerError]) -> None:
-        """Give each problem with a field of an asset.json the line and column of that key or
-        array element. The text is read again, once per file with such a problem: problems are
-        few, and the decl cache keeps no text."""
-        texts: dict[str, str | None] = {}
-        for err in problems:
-            if err.line is not None or not err.field or not err.path.endswith(ASSET_FILE):
-                continue
-            if err.path not in texts:
-                texts[err.path] = self._text(err.path)
-            text = texts[err.path]
-            if text is not None:
-                err.line, err.col = field_position(text, err.field)
-
-    def _text(self, display: str) -> str | None:
-        try:
-            return read_regular(self.base + display, ASSET_FILE_LIMIT).decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None  # gone or changed since: the problem keeps no position
-
-    def _broken(self, folder: str, err: PackerError) -> None:
-        self.broken.append(err)
-        self.broken_paths.add(folder)
+    def _checked(
+        self, d: Declaration, display: str, problems: list[PackerError], linked: bool
+    ) -> FolderScan:
+        """``d`` with its inputs statted (``problems``: the declaration's own so far)."""
+        stats = self.inputs.check(d, display, problems)
+        elsewhere = (
+            linked
+            or self.inputs.through_link(d)
+            or any(
+                not any(within(rel, root) for root in self.roots)
+                or any(within(rel, folder) for folder in self.unwatched)
+                for rel in d.inputs
+            )
+        )
+        return FolderScan(d, (), tuple(problems), stats, elsewhere)
 
     def _cached_declaration(
         self, folder: str, display: str, st: FileStat | None
@@ -144,7 +164,9 @@ class _Scanner:
         digest = self.stat_cache.cached(display, st)
         return None if digest is None else self.decl_cache.get(folder, digest, self.fingerprints)
 
-    def _declaration(self, folder: str, display: str, decl: AssetDecl, digest: str) -> None:
+    def _declaration(
+        self, folder: str, display: str, decl: AssetDecl, digest: str
+    ) -> tuple[Declaration, list[PackerError]]:
         inputs, problems = resolve_inputs(folder, decl.inputs, display)
         kind = self.kinds.get(decl.kind)
         if kind is None:
@@ -172,36 +194,200 @@ class _Scanner:
             fingerprint,
             params_json,
         )
-        self.decls.append(d)
-        self.problems.extend(problems)
         if self.decl_cache is not None and not problems:
             self.decl_cache.put(d)
-        self.inputs.check(d, display, self.problems)
+        return d, problems
 
-    def result(self) -> ScanResult:
-        self.broken.extend(duplicate_names(self.decls))
-        self.problems.extend(unknown_deps(self.decls))
-        cycle = find_cycle(self.decls)
-        if cycle is not None:
-            self.problems.append(cycle)
-        self._place(self.broken + self.problems)
+    def save(self) -> None:
         if self.decl_cache is not None:
             self.decl_cache.save()
-        return ScanResult(
-            decls=tuple(self.decls),
-            broken=tuple(sorted(self.broken, key=problem_order)),
-            broken_paths=frozenset(self.broken_paths),
-            problems=tuple(sorted(self.problems, key=problem_order)),
-            input_stats=self.inputs.stats,
+
+
+def _place(base: str, problems: list[PackerError]) -> None:
+    """Give each problem with a field of an asset.json the line and column of that key or
+    array element. The text is read again, once per file with such a problem: problems are
+    few, and the decl cache keeps no text. A problem placed once keeps its place."""
+    texts: dict[str, str | None] = {}
+    for err in problems:
+        if err.line is not None or not err.field or not err.path.endswith(ASSET_FILE):
+            continue
+        if err.path not in texts:
+            texts[err.path] = _text(base + err.path)
+        text = texts[err.path]
+        if text is not None:
+            err.line, err.col = field_position(text, err.field)
+
+
+def _text(path: str) -> str | None:
+    try:
+        return read_regular(path, ASSET_FILE_LIMIT).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # gone or changed since: the problem keeps no position
+
+
+@dataclass(frozen=True)
+class ScanState:
+    """A scan's result and what each asset folder gave it, from which ``rescan`` takes the
+    next scan when only a few paths changed. Never mutated: a rescan makes a new one."""
+
+    result: ScanResult
+    folders: Mapping[str, FolderScan]
+    """Each asset folder's scan, by folder, sorted (a read-only view)."""
+    unreadable: tuple[PackerError, ...]
+    """Folders the walk could not list."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folders", MappingProxyType(dict(self.folders)))
+
+    @property
+    def incremental(self) -> bool:
+        """Whether ``rescan`` may start from this state: every folder was walked, and no asset
+        reads a file a change to which might not be seen at its own path."""
+        return not self.unreadable and not any(f.elsewhere for f in self.folders.values())
+
+    @cached_property
+    def _readers(self) -> tuple[list[str], list[str]]:
+        """Every (input, folder that reads it) pair, sorted by input: two parallel lists."""
+        pairs = sorted(
+            (rel, folder)
+            for folder, found in self.folders.items()
+            if found.decl is not None
+            for rel in found.decl.inputs
         )
+        return [rel for rel, _ in pairs], [folder for _, folder in pairs]
+
+    def reads(self, rel: str) -> bool:
+        """Whether an asset reads the input ``rel`` (or would, were it there)."""
+        rels = self._readers[0]
+        index = bisect.bisect_left(rels, rel)
+        return index < len(rels) and rels[index] == rel
+
+    def unchanged_inputs(self, previous: ScanState) -> frozenset[str]:
+        """The inputs statted in this state that only folders scanned for ``previous`` too
+        (the very same scans, not scanned again since) read."""
+        kept: set[str] = set()
+        rescanned: set[str] = set()
+        for folder, found in self.folders.items():
+            same = previous.folders.get(folder) is found
+            (kept if same else rescanned).update(found.input_stats)
+        return frozenset(kept - rescanned)
+
+    @cached_property
+    def _paths(self) -> list[str]:
+        return list(self.folders)
+
+    def affected(self, path: str) -> set[str]:
+        """The asset folders a change at ``path`` (workspace-relative, a file or a folder) can
+        change: those at or below it, and those reading an input at or below it."""
+        found = {self._paths[i] for i in _at_or_below(self._paths, path)}
+        rels, readers = self._readers
+        found.update(readers[i] for i in _at_or_below(rels, path))
+        return found
+
+
+def _at_or_below(paths: list[str], path: str) -> list[int]:
+    """The indexes in sorted ``paths`` (repeats allowed) of those that are ``path`` or below
+    it. They are two runs: siblings such as ``path-x`` sort between them."""
+    same = range(bisect.bisect_left(paths, path), bisect.bisect_right(paths, path))
+    start = bisect.bisect_left(paths, path + "/")
+    below = range(start, bisect.bisect_left(paths, path + "0", lo=start))  # "0" follows "/"
+    return [*same, *below]
+
+
+def _state(
+    base: str, folders: Mapping[str, FolderScan], unreadable: Sequence[PackerError]
+) -> ScanState:
+    """The scan of ``folders`` (sorted by folder): theirs, with the checks across them."""
+    decls = [f.decl for f in folders.values() if f.decl is not None]
+    broken = [*unreadable]
+    problems: list[PackerError] = []
+    for found in folders.values():
+        broken.extend(found.broken)
+        problems.extend(found.problems)
+    broken.extend(duplicate_names(decls))
+    problems.extend(unknown_deps(decls))
+    cycle = find_cycle(decls)
+    if cycle is not None:
+        problems.append(cycle)
+    _place(base, broken + problems)
+    stats: dict[str, FileStat] = {}
+    for found in folders.values():
+        stats.update(found.input_stats)
+    result = ScanResult(
+        decls=tuple(decls),
+        broken=tuple(sorted(broken, key=problem_order)),
+        broken_paths=frozenset(folder for folder, f in folders.items() if f.decl is None),
+        problems=tuple(sorted(problems, key=problem_order)),
+        input_stats=stats,
+    )
+    return ScanState(result, folders, tuple(unreadable))
 
 
 def scan(ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None = None) -> ScanResult:
     """Walk the workspace and check every asset.json; with ``cache``, reuse unchanged work."""
+    return scan_state(ws, kinds, cache).result
+
+
+def scan_state(ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None) -> ScanState:
+    """``scan``, with what each asset folder gave it (to ``rescan`` from later)."""
     real_base = os.path.join(os.path.realpath(ws.root), "")
     walked = walk(ws, real_base)
     scanner = _Scanner(ws, kinds, cache, real_base)
-    scanner.broken.extend(walked.unreadable)
-    for folder in walked.folders:
-        scanner.folder(folder, folder in walked.linked)
-    return scanner.result()
+    folders = {f: scanner.folder(f, f in walked.linked) for f in walked.folders}
+    scanner.save()
+    return _state(scanner.base, folders, walked.unreadable)
+
+
+RESCAN_LIMIT = 1_000
+"""More changed paths than this (a branch switch, a large copy) are scanned in full."""
+
+
+def rescan(
+    ws: Workspace,
+    kinds: Mapping[str, Kind],
+    cache: StatCache,
+    previous: ScanState,
+    changed: Collection[str],
+) -> ScanState | None:
+    """The ``ScanState`` that ``scan_state`` would give now, when nothing but the paths
+    ``changed`` (workspace-relative: files or folders, added, changed or removed) changed since
+    ``previous`` was taken: the asset folders they can affect are scanned again (those at or
+    below a changed path, those reading an input at or below one, and the folders of a changed
+    asset.json), the others' scans kept. ``cache`` is a partial stat cache (it keeps what this
+    scan does not look at).
+
+    None when that cannot be relied on, and the caller scans in full: ``previous`` is not
+    ``incremental``, too many paths changed, one is an asset root or holds one, or a folder
+    that changed cannot be walked.
+    """
+    if not previous.incremental or len(changed) > RESCAN_LIMIT:
+        return None
+    dirty: set[str] = set()
+    for path in changed:
+        if any(within(root, path) for root in ws.asset_roots):
+            return None
+        if posixpath.basename(path) == ASSET_FILE:
+            dirty.add(posixpath.dirname(path) or ".")
+        dirty.update(previous.affected(path))
+        below = walk_below(ws, path)
+        if below.unreadable:
+            return None
+        dirty.update(below.folders)
+    real_base = os.path.join(os.path.realpath(ws.root), "")
+    scanner = _Scanner(ws, kinds, cache, real_base, partial=True)
+    folders = dict(previous.folders)
+    for folder in dirty:
+        folders.pop(folder, None)
+        if not reached(ws, folder):
+            continue
+        try:
+            linked = stat.S_ISLNK(os.lstat(scanner.base + asset_file(folder)).st_mode)
+        except FileNotFoundError:
+            continue  # no asset.json (any more): not an asset folder
+        except OSError:
+            return None
+        folders[folder] = scanner.folder(folder, linked)
+    ordered = dict(sorted(folders.items()))
+    check_roots(ws, real_base, list(ordered))
+    scanner.save()
+    return _state(scanner.base, ordered, ())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import os
+import stat
 from dataclasses import dataclass
 
 from packer.errors import ConfigError, PackerError
@@ -136,12 +137,19 @@ def walk(ws: Workspace, real_base: str) -> Walked:
     and walked as itself, so every asset is found once.
     """
     real_roots = _real_roots(ws, real_base)
+    walked = _descend(ws, ["" if root == "." else root + "/" for root in ws.asset_roots])
+    _check_out(ws, real_base, real_roots, walked.folders)
+    return walked
+
+
+def _descend(ws: Workspace, stack: list[str]) -> Walked:
+    """The asset folders at and below the folders on ``stack`` (workspace-relative, each
+    ending in "/", or "" for the root), found as ``walk`` finds them, sorted."""
     found: list[str] = []
     linked: set[str] = set()
     unreadable: list[PackerError] = []
     skip = {ws.out_rel, *ws.asset_roots}
     base = os.path.join(ws.root, "")
-    stack = ["" if root == "." else root + "/" for root in ws.asset_roots]
     while stack:
         prefix = stack.pop()
         try:
@@ -161,5 +169,44 @@ def walk(ws: Workspace, real_base: str) -> Walked:
                 PackerError(f"cannot read folder: {err.strerror}", prefix[:-1] or ".")
             )
     found.sort()
-    _check_out(ws, real_base, real_roots, found)
     return Walked(found, linked, unreadable)
+
+
+def check_roots(ws: Workspace, real_base: str, folders: list[str]) -> None:
+    """What ``walk`` refuses in packer.toml's folders, for a scan that found the asset folders
+    ``folders`` (sorted) another way: a bad asset root or output folder is a ConfigError."""
+    _check_out(ws, real_base, _real_roots(ws, real_base), folders)
+
+
+def reached(ws: Workspace, folder: str) -> bool:
+    """Whether ``walk`` goes into ``folder`` (workspace-relative): it is an asset root, or below
+    one through plain folders whose names do not start with "." and that are not the output
+    folder (checked with an lstat each)."""
+    roots = [root for root in ws.asset_roots if within(folder, root)]
+    if not roots:
+        return False
+    root = max(roots, key=len)  # the innermost: an inner root is walked as itself
+    if folder == root:
+        return True
+    prefix = "" if root == "." else root + "/"
+    skip = {ws.out_rel, *ws.asset_roots}
+    base = os.path.join(ws.root, "")
+    for name in (folder if root == "." else folder[len(prefix) :]).split("/"):
+        prefix += name
+        if name.startswith(".") or prefix in skip:
+            return False
+        try:
+            if not stat.S_ISDIR(os.lstat(base + prefix).st_mode):
+                return False
+        except OSError:
+            return False
+        prefix += "/"
+    return True
+
+
+def walk_below(ws: Workspace, folder: str) -> Walked:
+    """The asset folders ``walk`` finds at and below ``folder`` (workspace-relative), sorted:
+    none when the walk does not go into it (``reached``)."""
+    if not reached(ws, folder):
+        return Walked([], set(), [])
+    return _descend(ws, ["" if folder == "." else folder + "/"])
