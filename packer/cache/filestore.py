@@ -47,11 +47,21 @@ class FileStore:
             raise RemoteUnavailable(f"{self._url}: not a folder (is the share mounted?)")
 
     def get(self, name: str) -> bytes | None:
+        return self._read(name, 0, -1)
+
+    def get_range(self, name: str, start: int, size: int) -> bytes | None:
+        return self._read(name, start, size)
+
+    def _read(self, name: str, start: int, size: int) -> bytes | None:
+        """``size`` bytes from ``start`` of the object's file (``size`` -1: to its end)."""
         path = self._path(name)
         try:
             # open_regular: a FIFO planted under an object's name is refused, never waited on.
             with os.fdopen(open_regular(path), "rb") as handle:
-                return handle.read()
+                if size != -1 and handle.seek(0, os.SEEK_END) <= start:
+                    return None  # as S3 answers a range past the end
+                handle.seek(start)
+                return handle.read(size)
         except (FileNotFoundError, NotADirectoryError):
             self._check_root()
             return None
@@ -93,7 +103,9 @@ class FileStore:
 
     def names(self, prefix: str = "") -> Iterator[str]:
         self._check_root()
-        for folder, subfolders, files in os.walk(self.root):
+        # Only the folder that holds every name under the prefix is walked.
+        top = os.path.join(self.root, *prefix.split("/")[:-1])
+        for folder, subfolders, files in os.walk(top):
             subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
             rel = os.path.relpath(folder, self.root)
             for file in sorted(files):
