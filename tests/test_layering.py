@@ -232,6 +232,7 @@ ALLOWED: dict[str, set[str]] = {
     # boto3, loaded only when a remote names s3://.
     "packer.cache.s3": {"packer.cache.store"},
     "packer.cache.entry": set(),
+    "packer.cache.bundle": set(),
     "packer.cache.filestore": {"packer.cache.store", "packer.fsutil"},
     "packer.cache.settings": {
         "packer.cache.filestore",
@@ -242,6 +243,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "packer.cache.remote": {
         "packer.artifact",
+        "packer.cache.bundle",
         "packer.cache.entry",
         "packer.cache.settings",
         "packer.cache.store",
@@ -253,7 +255,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "packer.cache.prune": {
         "packer",
-        "packer.cache.entry",
+        "packer.cache.bundle",
         "packer.cache.remote",
         "packer.cache.store",
         "packer.errors",

@@ -1,11 +1,11 @@
 """The ``file://`` remote: a shared folder (a NAS mount, say) holding one file per object.
 
-An object named ``ab/abcdef...`` is the file ``<root>/ab/abcdef...``. A write goes to a temp file
-in the object's own folder (``.<name>.tmp-<pid>-<random>``: several machines share the folder),
-fsynced, then gets its name by ``os.link``, which fails when the name exists: an object is never
-replaced, and nobody ever sees a partial one under its name. The folder itself is not fsynced
-per object (it doubled an upload's cost): a crash may lose a name just written, which costs a
-rebuild, never a wrong byte. Readers skip the dot-named temps.
+An object named ``bundles/abcdef...`` is the file ``<root>/bundles/abcdef...``. A write goes to
+a temp file in the object's own folder (``.<name>.tmp-<pid>-<random>``: several machines share
+the folder), fsynced, then gets its name by ``os.link``, which fails when the name exists: an
+object is never replaced, and nobody ever sees a partial one under its name. The folder itself
+is not fsynced per object (it doubled an upload's cost): a crash may lose a name just written,
+which costs a rebuild, never a wrong byte. Readers skip the dot-named temps.
 The root itself is never created: a missing root is an unmounted share, so ``RemoteUnavailable``
 rather than a folder made on the local disk.
 Imports: stdlib, packer.fsutil, packer.cache.store.
