@@ -304,13 +304,19 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
                 "dry_run": result.dry_run,
                 "kept": result.kept,
                 "deleted": list(result.deleted),
+                "copied": result.copied,
             }
         )
         return 0
     verb = "would delete" if result.dry_run else "deleted"
     for name in result.deleted:
         _out(f"{verb} {name}")
-    _out(f"{result.remote}: {verb} {counted(len(result.deleted), 'object')}, kept {result.kept:,}")
+    copied = ""
+    if result.copied:
+        copy_verb = "would copy" if result.dry_run else "copied"
+        copied = f", {copy_verb} {counted(result.copied, 'entry')} into new bundles"
+    deleted = counted(len(result.deleted), "object")
+    _out(f"{result.remote}: {verb} {deleted}, kept {result.kept:,}{copied}")
     return 0
 
 

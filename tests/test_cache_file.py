@@ -18,12 +18,19 @@ from conftest import pack_bytes, run_doit, run_packer, text_asset
 from remote_cache import (
     ASSETS,
     SECRET,
+    asset_ids,
     build_json,
     cache_template,
-    entry_name,
+    damaged,
+    downstream,
+    entry_count,
+    entry_places,
     fresh_clone,
+    output_key,
     warnings,
 )
+
+from packer.cache.bundle import INDEX_PREFIX, bundle_name
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +42,22 @@ def remote_env(remote: Path, *, write: bool) -> dict[str, str]:
     return {"PACKER_CACHE_REMOTE": remote.as_uri(), "PACKER_CACHE_WRITE": "1" if write else "0"}
 
 
-def objects(remote: Path) -> dict[str, tuple[bytes, int]]:
-    """Every object of a file:// remote: name -> (bytes, inode)."""
-    found = {}
-    for path in remote.rglob("*"):
-        if path.is_file():
-            found[path.relative_to(remote).as_posix()] = (path.read_bytes(), path.stat().st_ino)
-    return found
+def objects(remote: Path) -> dict[str, bytes]:
+    """Every object of a file:// remote: name -> bytes."""
+    return {
+        path.relative_to(remote).as_posix(): path.read_bytes()
+        for path in remote.rglob("*")
+        if path.is_file()
+    }
+
+
+def inodes(remote: Path) -> dict[str, int]:
+    """Every object of a file:// remote: name -> its file's inode (a replaced file has another)."""
+    return {
+        path.relative_to(remote).as_posix(): path.stat().st_ino
+        for path in remote.rglob("*")
+        if path.is_file()
+    }
 
 
 def warm_remote(
@@ -53,7 +69,9 @@ def warm_remote(
     writer = fresh_clone(template, tmp_path / "writer")
     summary = build_json(writer, env={**remote_env(remote, write=True), **(env or {})})
     assert summary["processed"] == ASSETS and summary["uploaded"] == ASSETS
-    assert len(objects(remote)) == ASSETS
+    # A few small outputs: one bundle and its index hold them all.
+    stored = objects(remote)
+    assert len(stored) == 2 and entry_count(stored) == ASSETS
     return remote, writer
 
 
@@ -136,22 +154,49 @@ def test_corrupt_and_truncated_entries_are_never_used(
 ) -> None:
     source, reference = template
     remote, writer = warm_remote(source, tmp_path, SECRET)
-    corrupt = remote / entry_name(writer, "text/t5")
-    data = bytearray(corrupt.read_bytes())
-    data[-1] ^= 0x01
-    corrupt.write_bytes(bytes(data))
-    truncated = remote / entry_name(writer, "text/t7")
-    truncated.write_bytes(truncated.read_bytes()[:-1])
-    fifo = remote / entry_name(writer, "text/t9")
-    fifo.unlink()
-    os.mkfifo(fifo)  # read as no entry at all, and never waited on
+    places = entry_places(objects(remote))
+    (flipped,) = places[output_key(writer, "text/t5")]
+    last = max((found[0] for found in places.values()), key=lambda place: place.offset)
+    (last_name,) = (n for n in asset_ids(writer) if places[output_key(writer, n)] == [last])
+    bundle = remote / bundle_name(last.bundle)
+    # A flipped bit in one entry and a bundle cut short in its last one: both refused (with
+    # what depends on them), the other entries still used.
+    data = damaged(bundle.read_bytes(), flipped, truncated=False)
+    bundle.write_bytes(damaged(data, last, truncated=True))
     clone = fresh_clone(source, tmp_path / "clone")
     summary = build_json(clone, env={**remote_env(remote, write=False), **SECRET})
-    assert summary["processed"] == 3
-    assert summary["cache_remote"] == ASSETS - 3
+    rebuilt = downstream("text/t5") | downstream(last_name)
+    assert summary["processed"] == len(rebuilt)
+    assert summary["cache_remote"] == ASSETS - len(rebuilt)
     (line,) = warnings(summary)
     assert "2 entries failed verification" in line
     assert pack_bytes(clone) == reference
+
+
+def test_a_corrupt_index_or_a_fifo_for_a_bundle_is_never_used(
+    template: tuple[Path, tuple[bytes, bytes]], tmp_path: Path
+) -> None:
+    source, reference = template
+    remote, _ = warm_remote(source, tmp_path)
+    (index,) = (remote / INDEX_PREFIX).iterdir()
+    data = bytearray(index.read_bytes())
+    data[-1] ^= 0x01
+    index.write_bytes(bytes(data))
+    clone = fresh_clone(source, tmp_path / "clone")
+    summary = build_json(clone, env=remote_env(remote, write=False))
+    assert summary["processed"] == ASSETS and summary["cache_remote"] == 0
+    (line,) = warnings(summary)
+    assert "1 index failed verification" in line
+    assert pack_bytes(clone) == reference
+    # A FIFO under a bundle's name is read as no bundle, and never waited on.
+    fifo_remote, _ = warm_remote(source, tmp_path / "fifo")
+    (bundle,) = (fifo_remote / "bundles").iterdir()
+    bundle.unlink()
+    os.mkfifo(bundle)
+    other = fresh_clone(source, tmp_path / "other")
+    summary = build_json(other, env=remote_env(fifo_remote, write=False))
+    assert summary["processed"] == ASSETS and warnings(summary) == []
+    assert pack_bytes(other) == reference
 
 
 def test_unsigned_or_foreign_entries_are_never_used_with_a_key(
@@ -178,15 +223,24 @@ def test_an_existing_entry_is_never_replaced(
 ) -> None:
     source, reference = template
     remote, _ = warm_remote(source, tmp_path)
-    before = objects(remote)
-    # A second writer whose entries differ (signed) and who cannot use the unsigned ones, so
-    # its kinds run and it uploads under the very same names.
+    before, before_inodes = objects(remote), inodes(remote)
+    # A second writer whose entries differ (signed) and who cannot use the unsigned ones: its
+    # kinds run and it uploads its own entries, in a bundle of its own, beside the others.
     second = fresh_clone(source, tmp_path / "second")
     summary = build_json(second, env={**remote_env(remote, write=True), **SECRET})
-    assert summary["processed"] == ASSETS
-    assert summary["uploaded"] == 0
-    assert objects(remote) == before
+    assert summary["processed"] == ASSETS and summary["uploaded"] == ASSETS
+    after = objects(remote)
+    assert {name: after[name] for name in before} == before
+    assert {name: inodes(remote)[name] for name in before} == before_inodes
+    assert entry_count(after) == 2 * ASSETS
     assert pack_bytes(second) == reference
+    # A reader with the key finds each output twice: the unsigned entry is refused, the signed
+    # one used, whichever it tries first.
+    reader = fresh_clone(source, tmp_path / "reader")
+    signed = build_json(reader, env={**remote_env(remote, write=False), **SECRET})
+    assert signed["processed"] == 0 and signed["cache_remote"] == ASSETS
+    assert len(warnings(signed)) <= 1
+    assert pack_bytes(reader) == reference
 
 
 @pytest.mark.parametrize("kind", ["missing", "a file", "a FIFO"])
@@ -222,7 +276,7 @@ def test_three_shards_and_an_assembler_equal_one_machine(
         assert not (shard / "build" / "game.pack").exists()
         processed += summary["processed"]
     assert processed == ASSETS  # each asset's kind ran exactly once across the shards
-    assert len(objects(remote)) == ASSETS
+    assert entry_count(objects(remote)) == ASSETS
     assembler = fresh_clone(source, tmp_path / "assembler")
     summary = build_json(assembler, env=remote_env(remote, write=False))
     assert summary["processed"] == 0 and summary["cache_remote"] == ASSETS
@@ -268,20 +322,27 @@ def test_prune_keeps_exactly_what_the_current_assets_need(
     write = remote_env(remote, write=True)
     assert build_json(edited, env=write)["uploaded"] == 1
     before = objects(remote)
-    assert len(before) == ASSETS + 1
+    assert len(before) == 4  # two bundles, each with its index
+    (edited_place,) = entry_places(before)[output_key(edited, "text/t5")]
+    stale = {name for name in before if edited_place.bundle not in name}
+    assert len(stale) == 2  # the first build's bundle and index, which hold the old t5
 
     dry = run_packer("cache", "prune", "--dry-run", "--json", cwd=edited, env=write)
     assert dry.code == 0, dry.err
     listed = json.loads(dry.out)
-    assert listed["dry_run"] is True and listed["kept"] == ASSETS
-    (stale,) = listed["deleted"]
-    assert stale in before
-    assert objects(remote) == before  # a dry run deletes nothing
+    assert listed["dry_run"] is True and listed["kept"] == 4
+    assert set(listed["deleted"]) == stale
+    assert listed["copied"] == ASSETS - 1  # the needed entries of the stale bundle
+    assert objects(remote) == before  # a dry run deletes and writes nothing
 
     done = run_packer("cache", "prune", cwd=edited, env=write)
     assert done.code == 0, done.err
-    assert done.out.splitlines()[-1].endswith(f"deleted 1 object, kept {ASSETS}")
-    assert set(objects(remote)) == set(before) - {stale}
+    assert done.out.splitlines()[-1].endswith(
+        f"deleted 2 objects, kept 4, copied {ASSETS - 1} entries into new bundles"
+    )
+    after = objects(remote)
+    assert len(after) == 4 and not stale & set(after)
+    assert entry_count(after) == ASSETS  # one entry for each current output, none stale
     # What is left serves the edited content completely.
     clone = fresh_clone(edited, tmp_path / "clone")
     summary = build_json(clone, env=remote_env(remote, write=False))
@@ -345,9 +406,9 @@ def test_assets_with_equal_outputs_share_one_entry(tmp_path: Path) -> None:
     remote.mkdir()
     writer = fresh_clone(source, tmp_path / "writer")
     first = build_json(writer, env=remote_env(remote, write=True))
-    # One output key: the kind runs once, the local cache serves the twins, one object.
+    # One output key: the kind runs once, the local cache serves the twins, one entry.
     assert (first["processed"], first["cache_local"], first["uploaded"]) == (1, 2, 1)
-    assert len(objects(remote)) == 1
+    assert entry_count(objects(remote)) == 1
     clone = fresh_clone(source, tmp_path / "clone")
     summary = build_json(clone, env=remote_env(remote, write=False))
     assert summary["processed"] == 0 and summary["cache_remote"] == 3

@@ -18,13 +18,20 @@ from conftest import S3Server, pack_bytes, run_packer
 from remote_cache import (
     ASSETS,
     SECRET,
+    asset_ids,
     build_json,
     cache_template,
-    entry_name,
+    damaged,
+    downstream,
+    entry_count,
+    entry_places,
     fresh_clone,
+    output_key,
     warnings,
 )
 from seaweed import closed_port, hanging_endpoint
+
+from packer.cache.bundle import bundle_name
 
 Template = tuple[Path, tuple[bytes, bytes]]
 
@@ -71,7 +78,9 @@ def warm_remote(
     summary = build_json(writer, env={**s3_env(server, prefix, write=True), **(env or {})})
     assert summary["processed"] == ASSETS and summary["uploaded"] == ASSETS
     assert warnings(summary) == []
-    assert len(objects(server, prefix)) == ASSETS
+    # A few small outputs: one bundle and its index hold them all.
+    stored = objects(server, prefix)
+    assert len(stored) == 2 and entry_count(stored) == ASSETS
     return writer
 
 
@@ -119,18 +128,22 @@ def test_corrupt_and_truncated_objects_are_never_used(
 ) -> None:
     source, reference = template
     writer = warm_remote(s3_server, source, tmp_path, prefix, SECRET)
+    places = entry_places(objects(s3_server, prefix))
+    (flipped,) = places[output_key(writer, "text/t5")]
+    last = max((found[0] for found in places.values()), key=lambda place: place.offset)
+    (last_name,) = (n for n in asset_ids(writer) if places[output_key(writer, n)] == [last])
+    # A flipped bit in one entry and a bundle cut short in its last one, as anyone with write
+    # access to the bucket could leave them: both refused (with what depends on them).
     client = s3_server.client()
-    corrupt = f"{prefix}/{entry_name(writer, 'text/t5')}"
-    data = bytearray(client.get_object(Bucket=s3_server.bucket, Key=corrupt)["Body"].read())
-    data[-1] ^= 0x01
-    client.put_object(Bucket=s3_server.bucket, Key=corrupt, Body=bytes(data))
-    truncated = f"{prefix}/{entry_name(writer, 'text/t7')}"
-    whole = client.get_object(Bucket=s3_server.bucket, Key=truncated)["Body"].read()
-    client.put_object(Bucket=s3_server.bucket, Key=truncated, Body=whole[: len(whole) // 2])
+    bundle = f"{prefix}/{bundle_name(last.bundle)}"
+    data = client.get_object(Bucket=s3_server.bucket, Key=bundle)["Body"].read()
+    data = damaged(damaged(data, flipped, truncated=False), last, truncated=True)
+    client.put_object(Bucket=s3_server.bucket, Key=bundle, Body=data)
     clone = fresh_clone(source, tmp_path / "clone")
     summary = build_json(clone, env={**s3_env(s3_server, prefix, write=False), **SECRET})
-    assert summary["processed"] == 2
-    assert summary["cache_remote"] == ASSETS - 2
+    rebuilt = downstream("text/t5") | downstream(last_name)
+    assert summary["processed"] == len(rebuilt)
+    assert summary["cache_remote"] == ASSETS - len(rebuilt)
     (line,) = warnings(summary)
     assert "2 entries failed verification" in line
     assert pack_bytes(clone) == reference
@@ -155,13 +168,21 @@ def test_an_existing_object_is_never_replaced(
     warm_remote(s3_server, source, tmp_path, prefix)
     before = objects(s3_server, prefix)
     # A second writer whose entries differ (signed) and who cannot use the unsigned ones: its
-    # kinds run and it uploads under the very same names, which the server refuses.
+    # kinds run and it uploads its own entries, in a bundle of its own, beside the others.
     second = fresh_clone(source, tmp_path / "second")
     summary = build_json(second, env={**s3_env(s3_server, prefix, write=True), **SECRET})
-    assert summary["processed"] == ASSETS
-    assert summary["uploaded"] == 0
-    assert objects(s3_server, prefix) == before
+    assert summary["processed"] == ASSETS and summary["uploaded"] == ASSETS
+    after = objects(s3_server, prefix)
+    assert {name: after[name] for name in before} == before
+    assert entry_count(after) == 2 * ASSETS
     assert pack_bytes(second) == reference
+    # A reader with the key finds each output twice: the unsigned entry is refused, the signed
+    # one used, whichever it tries first.
+    reader = fresh_clone(source, tmp_path / "reader")
+    signed = build_json(reader, env={**s3_env(s3_server, prefix, write=False), **SECRET})
+    assert signed["processed"] == 0 and signed["cache_remote"] == ASSETS
+    assert len(warnings(signed)) <= 1
+    assert pack_bytes(reader) == reference
 
 
 @pytest.mark.parametrize("state", ["down", "hanging"])
@@ -216,14 +237,14 @@ def test_three_shards_and_an_assembler_equal_one_machine(
         assert not (shard / "build" / "game.pack").exists()
         processed += summary["processed"]
     assert processed == ASSETS  # each asset's kind ran exactly once across the shards
-    assert len(objects(s3_server, prefix)) == ASSETS
+    assert entry_count(objects(s3_server, prefix)) == ASSETS
     assembler = fresh_clone(source, tmp_path / "assembler")
     summary = build_json(assembler, env=s3_env(s3_server, prefix, write=False))
     assert summary["processed"] == 0 and summary["cache_remote"] == ASSETS
     assert pack_bytes(assembler) == reference
 
 
-def test_prune_deletes_only_the_stale_object(
+def test_prune_deletes_only_the_stale_objects(
     s3_server: S3Server, template: Template, tmp_path: Path, prefix: str
 ) -> None:
     source, _ = template
@@ -234,10 +255,19 @@ def test_prune_deletes_only_the_stale_object(
     write = s3_env(s3_server, prefix, write=True)
     assert build_json(edited, env=write)["uploaded"] == 1
     before = objects(s3_server, prefix)
+    (edited_place,) = entry_places(before)[output_key(edited, "text/t5")]
     done = run_packer("cache", "prune", "--json", cwd=edited, env=write)
     assert done.code == 0, done.err
-    (stale,) = json.loads(done.out)["deleted"]
-    assert set(objects(s3_server, prefix)) == set(before) - {stale}
+    pruned = json.loads(done.out)
+    # The first build's bundle and index go; its other entries are copied into a new bundle.
+    assert set(pruned["deleted"]) == {n for n in before if edited_place.bundle not in n}
+    assert pruned["copied"] == ASSETS - 1
+    after = objects(s3_server, prefix)
+    assert len(after) == 4 and entry_count(after) == ASSETS
+    clone = fresh_clone(edited, tmp_path / "clone")
+    summary = build_json(clone, env=s3_env(s3_server, prefix, write=False))
+    assert summary["processed"] == 0 and summary["cache_remote"] == ASSETS
+    assert pack_bytes(clone) == pack_bytes(edited)
     neighbour = f"{prefix}-neighbour"  # a prefix that starts like this one is not under it
     s3_server.client().put_object(Bucket=s3_server.bucket, Key=f"{neighbour}/00/x", Body=b"x")
     assert run_packer("cache", "prune", cwd=edited, env=write).code == 0

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from conftest import S3Server
 from seaweed import closed_port, hanging_endpoint
 
 from packer.cache import s3
+from packer.cache.filestore import FileStore
 from packer.cache.s3 import S3Store
 from packer.cache.store import RemoteStore, RemoteUnavailable
 
@@ -55,6 +57,19 @@ def test_put_then_get_returns_the_bytes(aws_env: S3Server) -> None:
     assert store.get("ab/cdef") == data
     assert store.put_if_absent("empty", b"") is True
     assert store.get("empty") == b""
+
+
+def test_a_ranged_read_returns_part_of_an_object(aws_env: S3Server, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4
+    folder = FileStore(tmp_path.as_uri(), str(tmp_path))  # the file:// store reads the same way
+    stores: list[RemoteStore] = [_store(aws_env, "ranges"), folder]
+    for store in stores:
+        assert store.put_if_absent("bundles/b", data)
+        assert store.get_range("bundles/b", 0, 10) == data[:10]
+        assert store.get_range("bundles/b", 700, 24) == data[700:724]
+        assert store.get_range("bundles/b", 1000, 100) == data[1000:]  # the object ends sooner
+        assert store.get_range("bundles/b", len(data), 5) is None  # it ends before the range
+        assert store.get_range("bundles/missing", 0, 5) is None
 
 
 def test_an_existing_object_is_never_replaced(aws_env: S3Server) -> None:

@@ -233,6 +233,7 @@ ALLOWED: dict[str, set[str]] = {
     # boto3, loaded only when a remote names s3://.
     "packer.cache.s3": {"packer.cache.store"},
     "packer.cache.entry": set(),
+    "packer.cache.bundle": set(),
     "packer.cache.filestore": {"packer.cache.store", "packer.fsutil"},
     "packer.cache.settings": {
         "packer.cache.filestore",
@@ -243,6 +244,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "packer.cache.remote": {
         "packer.artifact",
+        "packer.cache.bundle",
         "packer.cache.entry",
         "packer.cache.settings",
         "packer.cache.store",
@@ -254,7 +256,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "packer.cache.prune": {
         "packer",
-        "packer.cache.entry",
+        "packer.cache.bundle",
         "packer.cache.remote",
         "packer.cache.store",
         "packer.errors",

@@ -1,7 +1,7 @@
 """One remote cache entry: a header that lets a reader check the payload, then the payload.
 
 An entry holds the output of one asset under its completed output key (``packer.keys``), and is
-stored under ``object_name(key)``, which derives from the key alone. Its bytes:
+stored in a bundle (``packer.cache.bundle``) whose index places it under that key. Its bytes:
 
     MAGIC "PKRC" | format (1 byte, 1) | flags (1 byte: 1 = signed) | key (32 ASCII hex)
     | size of the payload (8 bytes, big-endian) | xxh3_128 of the payload (16 bytes)
@@ -32,11 +32,6 @@ SIGNATURE_SIZE = 32
 
 class BadEntry(Exception):
     """An entry that must not be used: truncated, corrupt, under another key, or unsigned."""
-
-
-def object_name(key: str) -> str:
-    """The store's name of the entry under an output key: ``<2 hex>/<key>``."""
-    return f"{key[:2]}/{key}"
 
 
 def _signature(secret: bytes, signed_part: bytes) -> bytes:
@@ -78,4 +73,4 @@ def decode_entry(key: str, entry: bytes, secret: bytes | None) -> tuple[bytes, b
     return digest, payload
 
 
-__all__ = ["BadEntry", "decode_entry", "encode_entry", "object_name"]
+__all__ = ["BadEntry", "decode_entry", "encode_entry"]

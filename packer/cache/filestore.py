@@ -1,11 +1,11 @@
 """The ``file://`` remote: a shared folder (a NAS mount, say) holding one file per object.
 
-An object named ``ab/abcdef...`` is the file ``<root>/ab/abcdef...``. A write goes to a temp file
-in the object's own folder (``.<name>.tmp-<pid>-<random>``: several machines share the folder),
-fsynced, then gets its name by ``os.link``, which fails when the name exists: an object is never
-replaced, and nobody ever sees a partial one under its name. The folder itself is not fsynced
-per object (it doubled an upload's cost): a crash may lose a name just written, which costs a
-rebuild, never a wrong byte. Readers skip the dot-named temps.
+An object named ``bundles/abcdef...`` is the file ``<root>/bundles/abcdef...``. A write goes to
+a temp file in the object's own folder (``.<name>.tmp-<pid>-<random>``: several machines share
+the folder), fsynced, then gets its name by ``os.link``, which fails when the name exists: an
+object is never replaced, and nobody ever sees a partial one under its name. The folder itself
+is not fsynced per object (it doubled an upload's cost): a crash may lose a name just written,
+which costs a rebuild, never a wrong byte. Readers skip the dot-named temps.
 The root itself is never created: a missing root is an unmounted share, so ``RemoteUnavailable``
 rather than a folder made on the local disk.
 Imports: stdlib, packer.fsutil, packer.cache.store.
@@ -47,11 +47,21 @@ class FileStore:
             raise RemoteUnavailable(f"{self._url}: not a folder (is the share mounted?)")
 
     def get(self, name: str) -> bytes | None:
+        return self._read(name, 0, -1)
+
+    def get_range(self, name: str, start: int, size: int) -> bytes | None:
+        return self._read(name, start, size)
+
+    def _read(self, name: str, start: int, size: int) -> bytes | None:
+        """``size`` bytes from ``start`` of the object's file (``size`` -1: to its end)."""
         path = self._path(name)
         try:
             # open_regular: a FIFO planted under an object's name is refused, never waited on.
             with os.fdopen(open_regular(path), "rb") as handle:
-                return handle.read()
+                if size != -1 and handle.seek(0, os.SEEK_END) <= start:
+                    return None  # as S3 answers a range past the end
+                handle.seek(start)
+                return handle.read(size)
         except (FileNotFoundError, NotADirectoryError):
             self._check_root()
             return None
@@ -93,7 +103,9 @@ class FileStore:
 
     def names(self, prefix: str = "") -> Iterator[str]:
         self._check_root()
-        for folder, subfolders, files in os.walk(self.root):
+        # Only the folder that holds every name under the prefix is walked.
+        top = os.path.join(self.root, *prefix.split("/")[:-1])
+        for folder, subfolders, files in os.walk(top):
             subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
             rel = os.path.relpath(folder, self.root)
             for file in sorted(files):

@@ -51,6 +51,8 @@ CONNECT_TIMEOUT_S = 2.0
 DEFAULT_REGION = "us-east-1"
 
 _ABSENT = frozenset({"NoSuchKey", "404", "NotFound"})
+# A range that starts past the object's end: no bytes there, as for an object that is not there.
+_PAST_END = frozenset({"InvalidRange", "416"})
 _EXISTS = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 _UNSUPPORTED = frozenset({"NotImplemented", "501"})
 _CREDENTIALS = frozenset(
@@ -123,17 +125,25 @@ class S3Store:
             why = str(err)
         return RemoteUnavailable(f"{self.url}: {why}")
 
-    def get(self, name: str) -> bytes | None:
+    def _get(self, name: str, **options: str) -> bytes | None:
         try:
-            reply = self._client.get_object(Bucket=self._bucket, Key=self._key(name))
+            reply = self._client.get_object(Bucket=self._bucket, Key=self._key(name), **options)
             data: bytes = reply["Body"].read()
         except ClientError as err:
-            if _code(err) in _ABSENT:
+            if _code(err) in _ABSENT or (options and _code(err) in _PAST_END):
                 return None
             raise self._unavailable(err) from err
         except BotoCoreError as err:
             raise self._unavailable(err) from err
         return data
+
+    def get(self, name: str) -> bytes | None:
+        return self._get(name)
+
+    def get_range(self, name: str, start: int, size: int) -> bytes | None:
+        if size <= 0:
+            return b""
+        return self._get(name, Range=f"bytes={start}-{start + size - 1}")
 
     def _exists(self, key: str) -> bool:
         try:

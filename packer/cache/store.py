@@ -4,7 +4,7 @@ A store holds opaque objects under names chosen by the cache layer (names derive
 keys, never from paths or asset names). The contract every backend keeps:
 
 - ``get`` returns the whole object or ``None`` when there is none; it never returns a prefix of
-  an object that is still being written.
+  an object that is still being written. ``get_range`` returns part of one, the same way.
 - ``put_if_absent`` is write-once: it never replaces an existing object, and a partial upload is
   never visible under the name.
 - a transport fault (refused connection, timeout, server error after the retries) raises
@@ -31,6 +31,11 @@ class RemoteStore(Protocol):
 
     def get(self, name: str) -> bytes | None:
         """The object stored under ``name``, or ``None`` when there is none."""
+        ...
+
+    def get_range(self, name: str, start: int, size: int) -> bytes | None:
+        """``size`` bytes of the object under ``name`` from byte ``start`` (fewer where it ends
+        sooner), or ``None`` when there is no object or it ends before ``start``."""
         ...
 
     def put_if_absent(self, name: str, data: bytes) -> bool:
