@@ -235,10 +235,6 @@ class SyncChanges:
     renamed: tuple[RenamedAsset, ...]
     retired: tuple[MissingAsset, ...]
 
-    @property
-    def empty(self) -> bool:
-        return not (self.registered or self.moved or self.renamed or self.retired)
-
 
 def moved_line(m: MovedAsset) -> str:
     if m.renamed:
