@@ -13,6 +13,10 @@ The mix (fractions of N):
 - ``json`` (4%): small level-like documents; a quarter depend on 1-3 earlier text/image assets;
 - ``image``: min(300, N // 30) small PNGs (8-64 px square, RGBA, RGB or grey).
 
+From ``SMALL_FROM`` assets up, raw inputs are 16 times smaller (256 B-4 KiB), so that a
+million-asset workspace, its artifacts and its pack fit one disk (about 3 GB of inputs instead of
+30 GB); the files and folders are as many as ever, which is what a no-op's cost follows.
+
 A workspace is reused when its stamp (``bench-stamp.json``) names the same generator version, N
 and seed and says the last run left it clean (scenarios mutate the workspace and restore it at the
 end; an interrupted run leaves the stamp "dirty" and the workspace is generated again).
@@ -33,6 +37,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 GENERATOR_VERSION = 1
+SMALL_FROM = 1_000_000
+"""The workspace size from which raw inputs are drawn 16 times smaller (see the module doc)."""
 STAMP_FILE = "bench-stamp.json"
 
 _WORDS = (
@@ -179,6 +185,7 @@ def plan_assets(
     n_raw = n - n_image - n_text - n_json
     if n_raw < 1:
         raise ValueError(f"N={n} is too small for the mix")
+    raw_base = 256 if n >= SMALL_FROM else 4096
     kinds = ["raw"] * n_raw + ["text"] * n_text + ["json"] * n_json + ["image"] * n_image
     rng.shuffle(kinds)
     area = {"raw": "data", "text": "text", "json": "levels", "image": "sprites"}
@@ -200,7 +207,7 @@ def plan_assets(
             inputs = [
                 f"part{i}{ext[kind]}" if count > 1 else f"{stem}{ext[kind]}" for i in range(count)
             ]
-            contents = [rng.randbytes(int(4096 * 16 ** rng.random())) for _ in inputs]
+            contents = [rng.randbytes(int(raw_base * 16 ** rng.random())) for _ in inputs]
             if made["raw"] and rng.random() < 0.01:
                 deps = [rng.choice(made["raw"])]
         elif kind == "text":

@@ -950,23 +950,25 @@ def compute_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "status": "N/A" if value is None else ("PASS" if value == 0 else "MISS"),
                 }
             )
-    big = 100_000
-    for tool in PACKER_TOOLS:
-        ratio("noop_100k_vs_10k", big, tool, (big, "noop", tool), (n, "noop", tool), 12.0,
-              "no-op at 100,000 / no-op at 10,000")  # fmt: skip
-    big_rows = [r for r in rows if r["n"] == big and r["tool"] in PACKER_TOOLS]
-    peak = max((r["peak_rss_mib"] for r in big_rows), default=None)
-    goals.append(
-        {
-            "goal": "peak_rss_100k",
-            "n": big,
-            "tool": "packer-*",
-            "text": "peak RSS of any packer run at 100,000 (MiB)",
-            "value": peak,
-            "limit": 1024,
-            "status": "N/A" if peak is None else ("PASS" if peak <= 1024 else "MISS"),
-        }
-    )
+    for big, small, scale in ((100_000, n, 12.0), (1_000_000, 100_000, 10.0)):
+        for tool in PACKER_TOOLS:
+            text = f"no-op at {big:,} / no-op at {small:,}"
+            ratio(f"noop_{big // 1000}k_vs_{small // 1000}k", big, tool, (big, "noop", tool),
+                  (small, "noop", tool), scale, text)  # fmt: skip
+    for big, limit in ((100_000, 1024), (1_000_000, 3072)):
+        big_rows = [r for r in rows if r["n"] == big and r["tool"] in PACKER_TOOLS]
+        peak = max((r["peak_rss_mib"] for r in big_rows), default=None)
+        goals.append(
+            {
+                "goal": f"peak_rss_{big // 1000}k",
+                "n": big,
+                "tool": "packer-*",
+                "text": f"peak RSS of any packer run at {big:,} (MiB)",
+                "value": peak,
+                "limit": limit,
+                "status": "N/A" if peak is None else ("PASS" if peak <= limit else "MISS"),
+            }
+        )
     ratio("watch_vs_build", n, WATCH_TOOL, (n, "watch", WATCH_TOOL), (n, "watch", "packer-build"),
           0.5, "watch: save to verified new pack / packer build after it")  # fmt: skip
     for remote, named in (("cache", "file://"), ("s3", "S3")):
