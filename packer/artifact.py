@@ -49,12 +49,15 @@ def link_artifact(source: str, target: str) -> bool:
     """Make ``target`` another name of the artifact ``source`` (replacing it atomically); False
     if the file system cannot link. How an output cache entry and an asset's artifact share one
     file."""
-    if os.path.exists(target) and os.path.samefile(source, target):
+    try:
+        return _link_new(source, target)
+    except FileExistsError:
+        pass
+    if os.path.samefile(source, target):
         return True
     folder = os.path.dirname(target)
     temp = os.path.join(folder, f"{temp_prefix(target)}{os.getpid()}-{threading.get_ident()}")
     try:
-        os.makedirs(folder, exist_ok=True)
         os.link(source, temp)
     except OSError:
         return False
@@ -65,6 +68,40 @@ def link_artifact(source: str, target: str) -> bool:
             os.unlink(temp)  # a second name of a good file: never leave it behind
         raise
     return True
+
+
+def _link_new(source: str, target: str) -> bool:
+    """Link ``target`` to ``source`` where no ``target`` exists: one call in the common case (a
+    new output cache entry, a fresh artifact), its folder made when missing. False if the file
+    system cannot link; FileExistsError where ``target`` exists."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except FileNotFoundError:
+        if not os.path.exists(source):
+            return False
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.link(source, target)
+        except FileExistsError:
+            raise
+        except OSError:
+            return False
+    except OSError:
+        return False
+    return True
+
+
+def write_linked(artifact: str, entry: str, data: bytes) -> bool:
+    """Write ``data`` as the artifact ``artifact`` and give it the output cache's name
+    ``entry`` by a hard link (one file, two names), or as a second file where the file system
+    cannot link. Returns whether it linked."""
+    write_artifact(artifact, data)
+    if link_artifact(artifact, entry):
+        return True
+    write_artifact(entry, data)
+    return False
 
 
 def artifact_digest(path: str) -> str:

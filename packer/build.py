@@ -19,7 +19,13 @@ from functools import cache
 
 from pydantic import ValidationError
 
-from packer.artifact import link_artifact, read_artifact, read_checked_artifact, write_artifact
+from packer.artifact import (
+    link_artifact,
+    read_artifact,
+    read_checked_artifact,
+    write_artifact,
+    write_linked,
+)
 from packer.errors import InputError, KindError, PackerError
 from packer.fsutil import open_regular
 from packer.hashing import hash_bytes
@@ -109,7 +115,5 @@ def build_asset(job: AssetJob) -> bool:
         if not err.path:
             err.path = decl.asset_file
         raise
-    write_artifact(job.artifact, output)
-    if not link_artifact(job.artifact, cached):
-        write_artifact(cached, output)
+    write_linked(job.artifact, cached, output)
     return True

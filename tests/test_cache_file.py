@@ -88,6 +88,11 @@ def test_a_warm_remote_serves_a_fresh_clone_without_running_a_kind(
     assert summary["uploaded"] == 0
     assert warnings(summary) == []
     assert pack_bytes(clone) == reference
+    # Each fetched output is one file with two names, as a build leaves it: its artifact and its
+    # output cache entry.
+    artifacts = {p.stat().st_ino for p in (clone / "build" / "assets").glob("*.bin")}
+    entries = {p.stat().st_ino for p in (clone / ".packer" / "cache").rglob("*") if p.is_file()}
+    assert len(artifacts) == ASSETS and artifacts == entries
     # Fetched outputs are recorded as built: plain doit (no remote) finds everything up to date.
     again_doit = run_doit(clone)
     assert again_doit.code == 0 and again_doit.executed == ()

@@ -35,7 +35,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from packer.artifact import artifact_digest, link_artifact, read_checked_artifact, write_artifact
+from packer.artifact import (
+    artifact_digest,
+    link_artifact,
+    read_checked_artifact,
+    write_artifact,
+    write_linked,
+)
 from packer.cache.bundle import (
     INDEX_PREFIX,
     BadIndex,
@@ -62,6 +68,11 @@ TRANSFER_THREADS = 16
 """Requests in flight at once (index reads, ranged reads, bundle writes, and reading what to
 upload): enough to hide a loopback or LAN round trip behind the others."""
 
+LOCAL_WRITERS = 2
+"""Fetched outputs written to the local disk at once: files created in a few folders by many
+threads contend for those folders' locks, and at 16 writers a fresh clone's prefetch took
+longer than with 2."""
+
 
 class RemoteCache:
     """One build's use of a store: what it fetched and uploaded, and whether it gave up."""
@@ -79,6 +90,7 @@ class RemoteCache:
         self.write = write
         self._warn = warn
         self._lock = threading.Lock()
+        self._local_writes = threading.Semaphore(LOCAL_WRITERS)
         self._down = False
         self._bad_entries = 0
         self._bad_indexes = 0
@@ -173,15 +185,19 @@ class RemoteCache:
     def _fetch_run(
         self, run: Run, cache_dir: str, artifacts: Mapping[str, str | None]
     ) -> dict[str, tuple[str, bool]]:
-        """The entries of one ranged read that verify, put in the local cache (``cache_dir``)
-        and linked as their artifacts (``artifacts[key]``) where one is given: by output key,
-        the output's digest (hex) and whether it was linked."""
+        """The entries of one ranged read that verify, each written as its artifact
+        (``artifacts[key]``) where one is given and put in the local cache (``cache_dir``),
+        one file with two names as a build leaves it: by output key, the output's digest (hex)
+        and whether its artifact was written."""
         got: dict[str, tuple[str, bool]] = {}
         for key, _, digest, payload in self._read_run(run):
-            write_artifact(cached_output_path(cache_dir, key), payload)
-            artifact = artifacts[key]
-            placed = artifact is not None and self._place(cache_dir, key, artifact)
-            got[key] = digest.hex(), placed
+            artifact, cached = artifacts[key], cached_output_path(cache_dir, key)
+            with self._local_writes:
+                if artifact is None:
+                    write_artifact(cached, payload)
+                else:
+                    write_linked(artifact, cached, payload)
+            got[key] = digest.hex(), artifact is not None
         return got
 
     def _fetch(
@@ -337,7 +353,7 @@ class Found:
     fetched: bool
     """It came from the remote in this build (else the local cache had it)."""
     placed: bool
-    """Fetched and linked as its asset's artifact."""
+    """Fetched and written as its asset's artifact (its task can be recorded as done)."""
 
 
 class Uploads:
