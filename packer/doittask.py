@@ -89,29 +89,36 @@ def new_task(
     task_dep: list[str],
     uptodate: Any,
     doc: str,
+    settled: bool = False,
 ) -> Task:
     """What ``Task(name, actions, targets=..., task_dep=..., uptodate=[uptodate], clean=True,
     doc=doc)`` makes, for a ``name`` without ``=`` and ``task_dep`` without ``*`` (doit's
     checks of those are not repeated). ``uptodate`` is one callable; its ``configure_task`` is
-    called, as doit does."""
+    called, as doit does. With ``settled`` (the caller knows the check would pass) the task's
+    uptodate is ``True`` instead, which doit takes as it is, with no call, no signature
+    inspected and no saved values looked up; the check still configures the task."""
     if _SHARED_VALUES is None:
-        return Task(
+        task = Task(
             name,
             actions,
             targets=targets,
             task_dep=task_dep,
-            uptodate=[uptodate],
+            uptodate=[True if settled else uptodate],
             clean=True,
             doc=doc,
         )
-    task: Task = Task.__new__(Task)
+        if settled:
+            _configure(uptodate, task)
+        return task
+    task = Task.__new__(Task)
     task.__dict__.update(_SHARED_VALUES)
     task.__dict__.update(
         name=name,
         _actions=actions,
         targets=targets,
         task_dep=task_dep,
-        uptodate=[(uptodate, [], {})],
+        # doit keeps a value with no arguments, a callable with empty ones.
+        uptodate=[(True, None, None) if settled else (uptodate, [], {})],
         value_savers=[],
         doc=first_line(doc),
         setup_tasks=[],
@@ -123,10 +130,14 @@ def new_task(
         values={},
         teardown=[],
     )
+    _configure(uptodate, task)
+    return task
+
+
+def _configure(uptodate: Any, task: Task) -> None:
     configure = getattr(uptodate, "configure_task", None)
     if configure is not None:
         configure(task)
-    return task
 
 
 __all__ = ["new_task"]

@@ -95,3 +95,18 @@ def test_fast_tasks_share_nothing_doit_may_change() -> None:
     assert two.task_dep == ["asset:4567", "asset:89ab"]
     assert two.file_dep == set()
     assert two.values == {}
+
+
+def test_a_settled_task_is_uptodate_true_and_still_saves_its_key() -> None:
+    args: dict[str, Any] = {
+        "targets": ["build/assets/0123.bin"],
+        "task_dep": [],
+        "doc": "hero (raw, data/hero)",
+    }
+    slow_check, fast_check = Check(), Check()
+    slow = Task("asset:0123", [(print, ["x"])], uptodate=[True], clean=True, **args)
+    slow_check.configure_task(slow)
+    fast = new_task("asset:0123", [(print, ["x"])], uptodate=fast_check, settled=True, **args)
+    assert fast.uptodate == [(True, None, None)]
+    assert comparable(fast, fast_check) == comparable(slow, slow_check)
+    assert fast_check.configured == [fast]

@@ -328,6 +328,19 @@ def test_doit_clean_removes_outputs_and_the_rebuild_is_identical(built: Path) ->
     assert pack_bytes(built) == before
 
 
+def test_always_execute_runs_every_task_and_keeps_the_record(built: Path) -> None:
+    # An up-to-date asset's check is settled when its task is made (uptodate True); run anyway,
+    # it still saves its key, so the next run finds everything up to date.
+    before = pack_bytes(built)
+    assert ran(run_doit(built, "run", "-a")) == tasks(built, *ALL) | {"pack"}
+    assert ran(run_doit(built)) == set()
+    assert pack_bytes(built) == before
+    # A settled task whose artifact is gone still runs: doit checks its target.
+    victim = next(iter(ids_by_name(built).values()))
+    (built / "build" / "assets" / f"{victim}.bin").unlink()
+    assert f"asset:{victim}" in ran(run_doit(built))
+
+
 def test_doit_forget_makes_tasks_run_again(built: Path) -> None:
     forgot = run_doit(built, "forget", "--all")
     assert forgot.code == 0, forgot.err
