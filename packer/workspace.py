@@ -1,14 +1,14 @@
 """Finding a workspace and naming its paths.
 
 The root is found like git finds its own: the nearest folder, from the start folder upward, that
-holds packer.toml (or the folder given with ``-C``). Every other path packer uses is derived here,
-so no other module spells ``.packer`` or ``build``.
+holds packer.toml (or the folder given with ``-C``). Every other path packer uses is derived here
+from the names in ``packer.layout``, so no other module spells ``.packer`` or ``build``.
 
 packer.toml is read through ``fsutil.read_regular`` with a limit of ``CONFIG_LIMIT`` (1 MiB): a
 FIFO, a device or a folder in its place is refused without blocking, and no config is read
 past the limit. Asset roots may nest (``assets = ["assets", "assets/sprites"]``): the scan
 walks a root inside another once, as a root of its own.
-Imports: stdlib, packer.model, packer.fsutil, packer.errors.
+Imports: stdlib, packer.layout, packer.model, packer.fsutil, packer.errors.
 """
 
 from __future__ import annotations
@@ -20,29 +20,30 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from packer.errors import ConfigError
-from packer.fsutil import MIB, read_regular
+from packer.fsutil import read_regular
+
+# The names live in packer.layout (stdlib only); every module takes them from here.
+from packer.layout import (
+    ARTIFACTS,
+    ASSET_FILE,
+    BUILD_HOLDER,
+    BUILD_LOCK,
+    CONFIG_FILE,
+    CONFIG_LIMIT,
+    DECL_CACHE,
+    DOIT_RECORD,
+    LANE_HOLDER,
+    LANE_LOCK,
+    LAST_BUILD,
+    OUTPUT_CACHE,
+    PACK_RECORD,
+    REGISTRY_FILE,
+    STAT_CACHE,
+    STAT_RECORD,
+    STATE_DIR,
+    find_root,
+)
 from packer.model import Config, field_problem
-
-CONFIG_FILE = "packer.toml"
-REGISTRY_FILE = "registry.json"
-ASSET_FILE = "asset.json"
-STATE_DIR = ".packer"
-CONFIG_LIMIT = 1 * MIB
-
-# Files and folders under the state folder (``.packer/``): state, never an authority.
-LANE_LOCK = "lane.lock"
-LANE_HOLDER = "lane.holder"
-BUILD_LOCK = "build.lock"
-BUILD_HOLDER = "build.holder"
-STAT_CACHE = "statcache"
-DECL_CACHE = "decls"
-PACK_RECORD = "packed"
-DOIT_RECORD = "doit.json"
-LAST_BUILD = "last-build.json"
-OUTPUT_CACHE = "cache"
-
-ARTIFACTS = "assets"
-"""The folder of per-asset artifacts under the output folder."""
 
 
 def cached_output_path(cache_dir: str, output_key: str) -> str:
@@ -164,23 +165,6 @@ def _toml_position(message: str) -> tuple[int | None, int | None]:
     return (int(match[1]), int(match[2])) if match else (None, None)
 
 
-def find_root(start: str) -> str:
-    folder = os.path.abspath(start)
-    while True:
-        # exists, not isfile: a FIFO or a folder named packer.toml is this workspace's config,
-        # refused by load_config with its reason rather than passed over for a parent's.
-        if os.path.exists(os.path.join(folder, CONFIG_FILE)):
-            return folder
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            raise ConfigError(
-                "not inside a packer workspace (no packer.toml here or in any parent folder); "
-                "make one with `packer init`, or name one with `-C DIR`",
-                ".",
-            )
-        folder = parent
-
-
 def open_workspace(
     directory: str | None = None,
     *,
@@ -200,3 +184,30 @@ def open_workspace(
         state_dir=os.path.abspath(state_dir or os.path.join(root, STATE_DIR)),
         out_dir=os.path.abspath(out_dir or os.path.join(root, config.workspace.out)),
     )
+
+
+__all__ = [
+    "ARTIFACTS",
+    "ASSET_FILE",
+    "BUILD_HOLDER",
+    "BUILD_LOCK",
+    "CONFIG_FILE",
+    "CONFIG_LIMIT",
+    "DECL_CACHE",
+    "DOIT_RECORD",
+    "LANE_HOLDER",
+    "LANE_LOCK",
+    "LAST_BUILD",
+    "OUTPUT_CACHE",
+    "PACK_RECORD",
+    "REGISTRY_FILE",
+    "STATE_DIR",
+    "STAT_CACHE",
+    "STAT_RECORD",
+    "Workspace",
+    "asset_file",
+    "cached_output_path",
+    "find_root",
+    "load_config",
+    "open_workspace",
+]
