@@ -235,6 +235,9 @@ class ScanState:
     """Each asset folder's scan, by folder, sorted (a read-only view)."""
     unreadable: tuple[PackerError, ...]
     """Folders the walk could not list."""
+    listed: tuple[str, ...] | None = None
+    """Every folder the walk listed (``Walked.listed``); None after a ``rescan``, which walks
+    only some."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "folders", MappingProxyType(dict(self.folders)))
@@ -295,7 +298,10 @@ def _at_or_below(paths: list[str], path: str) -> list[int]:
 
 
 def _state(
-    base: str, folders: Mapping[str, FolderScan], unreadable: Sequence[PackerError]
+    base: str,
+    folders: Mapping[str, FolderScan],
+    unreadable: Sequence[PackerError],
+    listed: Sequence[str] | None = None,
 ) -> ScanState:
     """The scan of ``folders`` (sorted by folder): theirs, with the checks across them."""
     decls = [f.decl for f in folders.values() if f.decl is not None]
@@ -320,7 +326,7 @@ def _state(
         problems=tuple(sorted(problems, key=problem_order)),
         input_stats=stats,
     )
-    return ScanState(result, folders, tuple(unreadable))
+    return ScanState(result, folders, tuple(unreadable), None if listed is None else tuple(listed))
 
 
 def scan(ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None = None) -> ScanResult:
@@ -335,7 +341,7 @@ def scan_state(ws: Workspace, kinds: Mapping[str, Kind], cache: StatCache | None
     scanner = _Scanner(ws, kinds, cache, real_base)
     folders = {f: scanner.folder(f, f in walked.linked) for f in walked.folders}
     scanner.save()
-    return _state(scanner.base, folders, walked.unreadable)
+    return _state(scanner.base, folders, walked.unreadable, walked.listed)
 
 
 RESCAN_LIMIT = 1_000

@@ -127,6 +127,9 @@ class Walked:
     """Those of them whose asset.json is a symbolic link."""
     unreadable: list[PackerError]
     """Folders the walk could not list."""
+    listed: list[str]
+    """Every folder the walk listed, workspace-relative ("." for the root): a change to what
+    one holds changes its stat (``packer.statrecord``)."""
 
 
 def walk(ws: Workspace, real_base: str) -> Walked:
@@ -148,10 +151,12 @@ def _descend(ws: Workspace, stack: list[str]) -> Walked:
     found: list[str] = []
     linked: set[str] = set()
     unreadable: list[PackerError] = []
+    listed: list[str] = []
     skip = {ws.out_rel, *ws.asset_roots}
     base = os.path.join(ws.root, "")
     while stack:
         prefix = stack.pop()
+        listed.append(prefix[:-1] or ".")
         try:
             with os.scandir(base + prefix if prefix else ws.root) as entries:
                 for entry in entries:
@@ -169,7 +174,7 @@ def _descend(ws: Workspace, stack: list[str]) -> Walked:
                 PackerError(f"cannot read folder: {err.strerror}", prefix[:-1] or ".")
             )
     found.sort()
-    return Walked(found, linked, unreadable)
+    return Walked(found, linked, unreadable, listed)
 
 
 def check_roots(ws: Workspace, real_base: str, folders: list[str]) -> None:
@@ -208,5 +213,5 @@ def walk_below(ws: Workspace, folder: str) -> Walked:
     """The asset folders ``walk`` finds at and below ``folder`` (workspace-relative), sorted:
     none when the walk does not go into it (``reached``)."""
     if not reached(ws, folder):
-        return Walked([], set(), [])
+        return Walked([], set(), [], [])
     return _descend(ws, ["" if folder == "." else folder + "/"])
