@@ -54,7 +54,7 @@ from packer import api
 from packer.build import AssetJob, build_asset
 from packer.doitdb import BACKEND, save_values
 from packer.doittask import new_task
-from packer.errors import InputError, MissingInputError, PackerError, counted, shown
+from packer.errors import InputError, MissingInputError, PackerError, shown
 from packer.gcpause import collector_paused
 from packer.keys import completed, recorded_dep_digests
 from packer.lane import hold_build_until_exit, holding_build
@@ -64,10 +64,11 @@ from packer.plan import PENDING, AssetTask, BuildPlan, changed_since, plan_build
 from packer.progress import UP_TO_DATE, UPLOADED, BuildReporter, asset_outcome, summary_json
 from packer.scan import Declaration
 from packer.shards import shard_tasks, with_deps
-from packer.shortcut import nothing_changed, record_build
+from packer.shortcut import nothing_changed, output_paths, record_build
 from packer.snapshot import Snapshot, hash_generated, with_generated_inputs
+from packer.statrecord import up_to_date_line, write_record
 from packer.why import KEY_VALUE, PARTS_VALUE, key_parts, reasons
-from packer.workspace import PACK_RECORD, Workspace, open_workspace
+from packer.workspace import CONFIG_FILE, PACK_RECORD, Workspace, open_workspace
 
 if TYPE_CHECKING:
     from packer.cache.remote import RemoteCache
@@ -714,14 +715,19 @@ def build_workspace(
     """
     started = time.monotonic()
     argv = list(argv)
+    plain = shard is None and not argv
+    # A plain build's own scan is kept to record what it read (``packer.statrecord``).
+    scanned = api.ScanMemory() if plain and memory is None else None
     with holding_build(ws):
         _recover_outputs(ws)
+        scan_started = time.time_ns()
         with collector_paused():
             say = _say_to(out) if on_change is None else on_change
-            snapshot = api.snapshot(ws, frozen=frozen, on_change=say, memory=memory)
+            snapshot = api.snapshot(ws, frozen=frozen, on_change=say, memory=memory or scanned)
             plan = plan_build(snapshot, ws.config.pack, previous=since)
-        if shard is None and not argv and nothing_changed(ws, plan.pack_key):
-            out.write(f"-- {counted(len(plan.tasks), 'asset')} and the pack are up to date\n")
+        if plain and nothing_changed(ws, plan.pack_key):
+            out.write(up_to_date_line(len(plan.tasks)))
+            _record_stats(ws, scanned, len(plan.tasks), scan_started)
             counts = {UP_TO_DATE: len(plan.tasks)}
             if json_summary:
                 _write_json(out, counts, ok=True, pack=ws.pack_path)
@@ -785,6 +791,8 @@ def build_workspace(
             reporter.write_summary()
         if code == 0 and not argv:
             record_build(ws, plan.pack_key)
+            if plain:
+                _record_stats(ws, scanned, len(plan.tasks), scan_started)
     code = {0: 0, 3: 2}.get(code, 1)
     if json_summary:
         pack = ws.pack_path if code == 0 and reporter.pack_done else None
@@ -792,6 +800,23 @@ def build_workspace(
     built = plan if code == 0 and not argv else None
     return BuildOutcome(
         code, dict(reporter.counts), tuple(reporter.errors), snapshot.registry_hash, built
+    )
+
+
+def _record_stats(ws: Workspace, scanned: api.ScanMemory | None, assets: int, started: int) -> None:
+    """Keep the stat record of a plain build that ended with nothing left to do (or remove a
+    stale one): what its scan read, from ``scanned``, and what it left."""
+    state = scanned.state if scanned is not None else None
+    confined = state is not None and state.incremental
+    write_record(
+        ws.root,
+        (os.path.join(ws.root, CONFIG_FILE), ws.registry_path),
+        state.listed if state is not None and confined else None,
+        state.folders if state is not None else (),
+        state.result.input_stats if state is not None else (),
+        (*output_paths(ws), ws.out_dir),
+        assets=assets,
+        started_ns=started,
     )
 
 

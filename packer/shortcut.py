@@ -23,11 +23,16 @@ from packer.workspace import LAST_BUILD, Workspace
 _RECORD_LIMIT = 64 * KIB
 
 
+def output_paths(ws: Workspace) -> tuple[str, ...]:
+    """What a full build leaves, whose stats tell whether anything touched it since."""
+    return ws.doit_record_path, ws.pack_path, ws.manifest_path, ws.artifacts_dir
+
+
 def _outputs_state(ws: Workspace) -> dict[str, list[int] | None]:
     """The stat keys (size, mtime, ctime, inode) of what a full build leaves; None for a file
     that is not there."""
     state: dict[str, list[int] | None] = {}
-    for path in (ws.doit_record_path, ws.pack_path, ws.manifest_path, ws.artifacts_dir):
+    for path in output_paths(ws):
         try:
             st = os.stat(path)
         except OSError:
