@@ -35,7 +35,7 @@ from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
-from packer.errors import ConfigError, LaneBusy, shown
+from packer.errors import ConfigError, LaneBusy, PackerError, shown
 from packer.fsutil import (
     KIB,
     FileTooLarge,
@@ -257,7 +257,9 @@ def read_coherently(
     registry.json is only ever replaced whole, so a read without the lock gets one version of
     it. ``observe`` (a scan, say) runs next; if the file still has the same hash afterwards,
     no writer committed in between and what ``observe`` saw belongs with that registry. If it
-    changed, the read and ``observe`` are done again. After ``LOCK_FREE_READS`` attempts that
+    changed, the read and ``observe`` are done again; so is an ``observe`` that failed (a
+    ``PackerError`` or ``OSError``) while a writer committed, whose move may have taken a file
+    from under it. After ``LOCK_FREE_READS`` attempts that
     each overlapped a commit, the lane is taken once so writers wait for this one read (as
     long as ``PACKER_LANE_TIMEOUT`` allows, then ``LaneBusy``). ``known``: a registry read
     before and its hash, not parsed again while the file has that hash (``read_registry``).
@@ -268,13 +270,25 @@ def read_coherently(
     ws.state_path(LANE_LOCK)
     for _ in range(LOCK_FREE_READS):
         registry, registry_hash = read_registry(ws.registry_path, known=known)
-        seen = observe(registry, registry_hash)
-        # In this order: a commit whose temp file is gone by the first check has replaced the
-        # registry before the second.
-        if not _commit_under_way(ws) and read_registry_hash(ws.registry_path) == registry_hash:
+        try:
+            seen = observe(registry, registry_hash)
+        except (PackerError, OSError):
+            # ``packer mv`` renames a folder while its registry waits in a temp file: an input
+            # that vanished under the read is the writer's doing, and a read again sees it.
+            if _settled(ws, registry_hash):
+                raise
+            continue
+        if _settled(ws, registry_hash):
             return seen
     with lane.hold() as session:
         return observe(*session.read())
+
+
+def _settled(ws: Workspace, registry_hash: str) -> bool:
+    """Whether no writer committed, or is committing, since registry.json had this hash. In
+    this order: a commit whose temp file is gone by the first check has replaced the registry
+    before the second."""
+    return not _commit_under_way(ws) and read_registry_hash(ws.registry_path) == registry_hash
 
 
 def _commit_under_way(ws: Workspace) -> bool:
