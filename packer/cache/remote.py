@@ -69,9 +69,9 @@ TRANSFER_THREADS = 16
 upload): enough to hide a loopback or LAN round trip behind the others."""
 
 LOCAL_WRITERS = 2
-"""Fetched outputs written to the local disk at once: files created in a few folders by many
-threads contend for those folders' locks, and at 16 writers a fresh clone's prefetch took
-longer than with 2."""
+"""Fetched outputs written to the local disk at once: the transfers need many threads, file
+creation in the same few folders does not (their locks serialize it), and with 16 writers a
+fresh clone's prefetch of 10,000 outputs was no faster than with 2 (docs/performance.md)."""
 
 
 class RemoteCache:
