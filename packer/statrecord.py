@@ -32,11 +32,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from packer.errors import PackerError, counted
-from packer.fsutil import atomic_write, read_regular
+from packer.fsutil import MIB, atomic_write, read_regular
 from packer.layout import ASSET_FILE, STAT_RECORD, STATE_DIR, find_root
-from packer.statcache import CACHE_FILE_LIMIT, RACY_NS
+from packer.statcache import RACY_NS
 
-_RECORD_VERSION = 1
+_RECORD_VERSION = 2
+RECORD_LIMIT = 1024 * MIB
+"""The largest record read: about 250 MB at 1,000,000 assets (3,000,000 paths)."""
 _StatKey = tuple[int, int, int, int]
 
 
@@ -104,9 +106,11 @@ def write_record(
         ]
         late = started_ns - RACY_NS
         keys = [_key(path) for path in read]
-        if all(k is not None and k[1] < late and k[2] < late for k in keys):
-            paths = (*read, *outputs)
+        inside = all(path.startswith(base) for path in (*settings, *outputs))
+        if inside and all(k is not None and k[1] < late and k[2] < late for k in keys):
             keys.extend(_key(path) for path in outputs)
+            # Workspace-relative: a third of the record's size at 1,000,000 assets.
+            paths = tuple("." if path == root else path[len(base) :] for path in (*read, *outputs))
             if None not in keys:
                 data: Any = (_RECORD_VERSION, _environment(), assets, paths, tuple(keys))
                 atomic_write(record, marshal.dumps(data), durable=False)
@@ -123,16 +127,17 @@ def unchanged_build(start: str) -> int | None:
     try:
         root = find_root(start)
         version, environment, assets, paths, keys = marshal.loads(
-            read_regular(_record_path(root), CACHE_FILE_LIMIT)
+            read_regular(_record_path(root), RECORD_LIMIT)
         )
     except (OSError, PackerError, EOFError, ValueError, TypeError):
         return None
     if version != _RECORD_VERSION or environment != _environment():
         return None
     stat = os.stat
+    base = os.path.join(root, "")
     try:
         for path, key in zip(paths, keys, strict=True):
-            st = stat(path)
+            st = stat(base + path)
             if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != key:
                 return None
     except (OSError, ValueError, TypeError):
