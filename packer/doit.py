@@ -810,7 +810,7 @@ def _record_stats(ws: Workspace, scanned: api.ScanMemory | None, assets: int, st
     confined = state is not None and state.incremental
     write_record(
         ws.root,
-        (os.path.join(ws.root, CONFIG_FILE), ws.registry_path),
+        (ws.registry_path, os.path.join(ws.root, CONFIG_FILE)),
         state.listed if state is not None and confined else None,
         state.folders if state is not None else (),
         state.result.input_stats if state is not None else (),

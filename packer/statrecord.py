@@ -105,9 +105,14 @@ def write_record(
             *(base + rel for rel in inputs),
         ]
         late = started_ns - RACY_NS
-        keys = [_key(path) for path in read]
+        keys: list[_StatKey | None] = []
+        for path in read:  # registry.json first: the file an edit's build most often rewrites
+            key = _key(path)
+            if key is None or key[1] >= late or key[2] >= late:
+                break  # too fresh to vouch for: no need to stat the rest
+            keys.append(key)
         inside = all(path.startswith(base) for path in (*settings, *outputs))
-        if inside and all(k is not None and k[1] < late and k[2] < late for k in keys):
+        if inside and len(keys) == len(read):
             keys.extend(_key(path) for path in outputs)
             # Workspace-relative: a third of the record's size at 1,000,000 assets.
             paths = tuple("." if path == root else path[len(base) :] for path in (*read, *outputs))
