@@ -258,10 +258,10 @@ def read_coherently(
     it. ``observe`` (a scan, say) runs next; if the file still has the same hash afterwards,
     no writer committed in between and what ``observe`` saw belongs with that registry. If it
     changed, the read and ``observe`` are done again; so is an ``observe`` that failed (a
-    ``PackerError`` or ``OSError``) while a writer committed, whose move may have taken a file
-    from under it. After ``LOCK_FREE_READS`` attempts that
-    each overlapped a commit, the lane is taken once so writers wait for this one read (as
-    long as ``PACKER_LANE_TIMEOUT`` allows, then ``LaneBusy``). ``known``: a registry read
+    ``PackerError`` or ``OSError``: a file moved or removed under it). After
+    ``LOCK_FREE_READS`` attempts that each overlapped a commit or failed, the lane is taken
+    once so writers wait for this one read (as long as ``PACKER_LANE_TIMEOUT`` allows, then
+    ``LaneBusy``). ``known``: a registry read
     before and its hash, not parsed again while the file has that hash (``read_registry``).
     """
     lane = Lane(ws)
@@ -273,10 +273,9 @@ def read_coherently(
         try:
             seen = observe(registry, registry_hash)
         except (PackerError, OSError):
-            # ``packer mv`` renames a folder while its registry waits in a temp file: an input
-            # that vanished under the read is the writer's doing, and a read again sees it.
-            if _settled(ws, registry_hash):
-                raise
+            # A file that vanished between the scan's stat and its read (``packer mv`` renaming
+            # a folder, a folder deleted) means the workspace moved under this read: read again.
+            # A fault that stays is raised by the last read, inside the lane.
             continue
         if _settled(ws, registry_hash):
             return seen
